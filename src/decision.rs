@@ -1,0 +1,675 @@
+//! The authenticator: given a request, the keys and the time, decide. Pure: it reads the
+//! request through [`RequestView`], keys through [`KeySource`], verifies through a
+//! [`SignatureVerifier`], and returns a [`Verdict`] plus the header changes that go with it.
+//!
+//! Order per token (RFC 8725): size, structure and the `alg` allow-list, then key
+//! selection, then the signature, and only then the claims.
+
+use crate::claims::{self, ClaimPolicy};
+use crate::config::{Config, Provider, ProviderId};
+use crate::crypto::SignatureVerifier;
+use crate::extract::{self, Found, Location, RequestView};
+use crate::identity::{self, Skip};
+use crate::jwk::JwkSet;
+use crate::jws::{self, Jws, Limits};
+use crate::rules::{find_rule, is_cors_preflight, Requirement};
+use crate::status::Rejection;
+use serde_json::{Map, Value};
+use std::rc::Rc;
+
+/// Most keys tried for one token: a token without `kid` against a JWKS of many keys of the
+/// same type must not turn into many RSA operations.
+pub const MAX_KEYS_TRIED: usize = 4;
+
+/// What the key store can say about a provider's keys.
+pub enum KeyLookup {
+    Ready(Rc<JwkSet>),
+    /// Not yet available (first fetch, or a refetch for an unknown `kid` under way): wait.
+    Pending,
+    /// Could not be obtained in time.
+    Unavailable,
+}
+
+pub trait KeySource {
+    /// Keys of `provider` for a token with this `kid`. A remote source answers `Pending`
+    /// when it is fetching, including a refetch it starts because `kid` is unknown.
+    fn lookup(&self, provider: ProviderId, kid: Option<&str>) -> KeyLookup;
+}
+
+/// A token that passed every check.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub provider: ProviderId,
+    pub location: Location,
+    pub claims: Map<String, Value>,
+    pub payload_b64: String,
+}
+
+impl Verified {
+    /// `sub`, for logs.
+    pub fn subject(&self) -> Option<&str> {
+        self.claims.get("sub").and_then(Value::as_str)
+    }
+}
+
+#[derive(Debug)]
+pub enum Verdict {
+    Allow(Vec<Verified>),
+    Deny(Rejection),
+    /// Keys of these providers are being fetched; decide again when they arrive.
+    Pending(Vec<ProviderId>),
+}
+
+pub struct Authenticator<'a> {
+    pub config: &'a Config,
+    pub keys: &'a dyn KeySource,
+    pub crypto: &'a dyn SignatureVerifier,
+    /// Unix time in seconds.
+    pub now: u64,
+}
+
+enum Outcome {
+    Ok(Vec<Verified>),
+    Fail(Rejection),
+    Pending(Vec<ProviderId>),
+}
+
+impl Authenticator<'_> {
+    pub fn decide(&self, req: &dyn RequestView) -> Verdict {
+        if self.config.bypass_cors_preflight && is_cors_preflight(req) {
+            return Verdict::Allow(Vec::new());
+        }
+        let path = req.header(":path").unwrap_or_default();
+        let Some(requirement) = find_rule(&self.config.rules, &path).and_then(|r| r.requirement.as_ref()) else {
+            return Verdict::Allow(Vec::new());
+        };
+        match self.eval(requirement, req) {
+            Outcome::Ok(v) => Verdict::Allow(v),
+            Outcome::Fail(r) => Verdict::Deny(r),
+            Outcome::Pending(p) => Verdict::Pending(p),
+        }
+    }
+
+    fn eval(&self, requirement: &Requirement, req: &dyn RequestView) -> Outcome {
+        match requirement {
+            Requirement::Provider { provider, audiences } => {
+                let Some(p) = self.config.provider(*provider) else {
+                    return Outcome::Fail(Rejection::KeyNotFound);
+                };
+                match extract::extract(&p.locations, req) {
+                    None => Outcome::Fail(Rejection::TokenMissing),
+                    Some(found) => self.verify(*provider, p, found, audiences.as_deref()),
+                }
+            }
+            Requirement::Any(list) => {
+                let mut failure: Option<Rejection> = None;
+                let mut pending = Vec::new();
+                for r in list {
+                    match self.eval(r, req) {
+                        ok @ Outcome::Ok(_) => return ok,
+                        Outcome::Pending(p) => pending.extend(p),
+                        Outcome::Fail(e) => failure = Some(worse(failure, e)),
+                    }
+                }
+                // Waiting may still turn into a success; a known failure cannot.
+                if !pending.is_empty() {
+                    return Outcome::Pending(pending);
+                }
+                Outcome::Fail(failure.unwrap_or(Rejection::TokenMissing))
+            }
+            Requirement::All(list) => {
+                let mut verified = Vec::new();
+                let mut pending = Vec::new();
+                for r in list {
+                    match self.eval(r, req) {
+                        Outcome::Ok(v) => verified.extend(v),
+                        Outcome::Pending(p) => pending.extend(p),
+                        fail @ Outcome::Fail(_) => return fail,
+                    }
+                }
+                if pending.is_empty() {
+                    Outcome::Ok(verified)
+                } else {
+                    Outcome::Pending(pending)
+                }
+            }
+            Requirement::AllowMissing => self.any_issuer(req),
+            Requirement::AllowMissingOrFailed => match self.any_issuer(req) {
+                Outcome::Fail(_) => Outcome::Ok(Vec::new()),
+                other => other,
+            },
+        }
+    }
+
+    /// jwt_authn's allow_missing: the first token in any provider's locations, verified by
+    /// the provider whose `issuer` its (unverified) `iss` names; no token at all passes.
+    fn any_issuer(&self, req: &dyn RequestView) -> Outcome {
+        let found = self.config.providers.iter().find_map(|p| extract::extract(&p.locations, req));
+        let Some(found) = found else {
+            return Outcome::Ok(Vec::new());
+        };
+        let limits = self.limits();
+        let iss = match jws::parse(&found.token, &limits) {
+            Ok(jwt) => jwt.claims.get("iss").and_then(Value::as_str).map(str::to_owned),
+            Err(e) => return Outcome::Fail(e),
+        };
+        let chosen = self
+            .config
+            .providers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.issuer.as_deref() == iss.as_deref() || p.issuer.is_none())
+            .find(|(_, p)| p.locations.contains(&found.location));
+        match chosen {
+            Some((i, p)) => self.verify(ProviderId(i), p, found, None),
+            None => Outcome::Fail(Rejection::IssuerNotAllowed),
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits { max_token_size: self.config.max_token_size, max_json_depth: self.config.max_json_depth }
+    }
+
+    fn verify(&self, id: ProviderId, p: &Provider, found: Found, audiences: Option<&[String]>) -> Outcome {
+        let limits = self.limits();
+        let jwt = match jws::parse(&found.token, &limits) {
+            Ok(jwt) => jwt,
+            Err(e) => return Outcome::Fail(e),
+        };
+        let set = match self.keys.lookup(id, jwt.jws.header.kid.as_deref()) {
+            KeyLookup::Ready(set) => set,
+            KeyLookup::Pending => return Outcome::Pending(vec![id]),
+            KeyLookup::Unavailable => return Outcome::Fail(Rejection::JwksUnavailable),
+        };
+        if let Err(e) = verify_signature(&jwt.jws, &set, self.crypto) {
+            return Outcome::Fail(e);
+        }
+        if let Err(e) = claims::validate(&jwt.claims, &ClaimPolicy::for_provider(p, audiences), self.now) {
+            return Outcome::Fail(e);
+        }
+        Outcome::Ok(vec![Verified {
+            provider: id,
+            location: found.location,
+            payload_b64: jwt.jws.payload_b64.to_owned(),
+            claims: jwt.claims,
+        }])
+    }
+}
+
+/// Checks the signature of a parsed token against the keys that fit its `kid` and `alg`
+/// (at most [`MAX_KEYS_TRIED`] of them).
+pub fn verify_signature(jws: &Jws<'_>, set: &JwkSet, crypto: &dyn SignatureVerifier) -> Result<(), Rejection> {
+    let mut tried = 0usize;
+    for jwk in set.candidates(jws.header.kid.as_deref(), jws.header.alg).take(MAX_KEYS_TRIED) {
+        tried = tried.saturating_add(1);
+        if crypto.verify(jws.header.alg, &jwk.key, jws.signing_input.as_bytes(), &jws.signature).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(if tried == 0 { Rejection::KeyNotFound } else { Rejection::SignatureInvalid })
+}
+
+fn worse(current: Option<Rejection>, new: Rejection) -> Rejection {
+    match current {
+        Some(c) if c.priority() >= new.priority() => c,
+        _ => new,
+    }
+}
+
+/// Request changes that follow an allowed decision.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Mutations {
+    /// Identity headers to set (replacing any value).
+    pub set: Vec<(String, String)>,
+    /// Headers to remove (tokens not forwarded).
+    pub remove: Vec<String>,
+    /// New `Cookie` header: `Some(None)` removes it.
+    pub cookie: Option<Option<String>>,
+    /// New `:path` without a consumed query parameter.
+    pub path: Option<String>,
+    /// Identity headers left unset because the claim value was unsafe.
+    pub unsafe_values: Vec<String>,
+}
+
+/// The header changes for the tokens that verified.
+pub fn mutations(config: &Config, verified: &[Verified], req: &dyn RequestView) -> Mutations {
+    let mut m = Mutations::default();
+    for v in verified {
+        let Some(p) = config.provider(v.provider) else { continue };
+        for c in &p.claim_to_headers {
+            match identity::claim_header_value(&v.claims, &c.claim) {
+                Ok(value) => m.set.push((c.header.clone(), value)),
+                Err(Skip::Unsafe) => m.unsafe_values.push(c.header.clone()),
+                Err(Skip::Absent) => {}
+            }
+        }
+        if let Some(h) = &p.forward_payload_header {
+            let mut value = v.payload_b64.clone();
+            if p.pad_forward_payload_header {
+                value.push_str(match value.len() % 4 {
+                    2 => "==",
+                    3 => "=",
+                    _ => "",
+                });
+            }
+            m.set.push((h.clone(), value));
+        }
+        if !p.forward {
+            match &v.location {
+                Location::Header { name, .. } => {
+                    if !m.remove.contains(name) {
+                        m.remove.push(name.clone());
+                    }
+                }
+                Location::Cookie(name) => {
+                    let current = match &m.cookie {
+                        Some(c) => c.clone(),
+                        None => req.header("cookie"),
+                    };
+                    m.cookie = Some(current.and_then(|c| extract::remove_cookie(&c, name)));
+                }
+                Location::Param(name) => {
+                    let current = m.path.clone().or_else(|| req.header(":path")).unwrap_or_default();
+                    m.path = Some(extract::remove_param(&current, name));
+                }
+            }
+        }
+    }
+    m
+}
+
+/// A local reply in the style of jwt_authn and RFC 6750.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u32,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// The reply for `rejection`: a JSON body with a stable `code`, and for 401/403 a
+/// `WWW-Authenticate: Bearer realm="<scheme>://<host><path>"` challenge. The realm leaves out
+/// the query string, which may hold the token itself.
+pub fn local_reply(rejection: Rejection, req: &dyn RequestView) -> LocalReply {
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    if rejection.challenges() {
+        let scheme = req.header(":scheme").unwrap_or_else(|| "http".to_owned());
+        let host = req.header(":authority").unwrap_or_default();
+        let path = req.header(":path").unwrap_or_default();
+        let realm = quoted_safe(&format!("{scheme}://{host}{}", extract::path_only(&path)));
+        let mut challenge = format!("Bearer realm=\"{realm}\"");
+        if let Some(error) = rejection.bearer_error() {
+            challenge.push_str(&format!(", error=\"{error}\""));
+        }
+        headers.push(("www-authenticate".to_owned(), challenge));
+    }
+    let body = serde_json::json!({ "code": rejection.code(), "message": rejection.message() }).to_string();
+    LocalReply { status: rejection.http_status(), headers, body }
+}
+
+/// Drops what could end the quoted-string or the header: quotes, backslashes, controls.
+fn quoted_safe(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').take(512).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::VerifyError;
+    use crate::jwk::{Alg, PublicKey};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use serde_json::json;
+    use std::cell::Cell;
+    use std::collections::HashMap;
+
+    const NOW: u64 = 1_700_000_000;
+    const RSA_N: &str = "tLPtDisqC0on7MmXqQvf44m9Ied-UyPHiQNmkb5zSiKaW7RiloChvLnXHib5XUzNVMUCBmIIKGPgD4WImr6D5QtMwKiVQTwYVTDaMUzYkK3yvCmR_BHP7My5t_F2miYZjRbRfuROc147iMTQh84XsNCmBfcipMKH_x4jLF7AoxDNbbnw1N-QKKdORnYUzvD36Ivxl8iMiIjBoI1vWnsxU32otVXS6b3OWuT0tuuNMaUa6Q37XIuGizJt8P4r8jzbUyutmVD5i7BDgXFUj4HpZH9LdIjRRj-Av6oFg_Y6n60pelz3OjKjznoUaCtLaHkzl99Qg0Emwn1X-EjnDHay8w";
+    const EC_X: &str = "9xpFevF_hENe2nh_0U40c7bgbRZiY1WsZf_B3xv5udw";
+    const EC_Y: &str = "rl7VLs1TeNmRNnFNFc_ik_1oxXgJqCu07zs9dbZnkz0";
+
+    /// Accepts exactly the signature `ok` from a key that fits the algorithm; the real
+    /// primitives are tested in `crypto` and against Wycheproof.
+    struct FakeCrypto {
+        calls: Cell<usize>,
+    }
+    impl SignatureVerifier for FakeCrypto {
+        fn verify(&self, alg: Alg, key: &PublicKey, _: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
+            self.calls.set(self.calls.get() + 1);
+            if !key.supports(alg) {
+                return Err(VerifyError::KeyMismatch);
+            }
+            if sig == b"ok" {
+                Ok(())
+            } else {
+                Err(VerifyError::BadSignature)
+            }
+        }
+    }
+
+    struct Keys<'a>(&'a Config, KeyMode);
+    #[derive(Clone, Copy)]
+    enum KeyMode {
+        Ready,
+        Pending,
+        Unavailable,
+    }
+    impl KeySource for Keys<'_> {
+        fn lookup(&self, provider: ProviderId, _kid: Option<&str>) -> KeyLookup {
+            match (self.1, &self.0.provider(provider).unwrap().jwks) {
+                (KeyMode::Ready, crate::config::JwksSource::Local(set)) => KeyLookup::Ready(set.clone()),
+                (KeyMode::Pending, _) => KeyLookup::Pending,
+                _ => KeyLookup::Unavailable,
+            }
+        }
+    }
+
+    struct Req(HashMap<String, String>);
+    impl RequestView for Req {
+        fn header(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned()
+        }
+    }
+    fn req(path: &str, extra: &[(&str, &str)]) -> Req {
+        let mut m: HashMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        m.insert(":path".into(), path.into());
+        m.insert(":method".into(), m.get(":method").cloned().unwrap_or_else(|| "GET".into()));
+        m.insert(":authority".into(), "api.example.com".into());
+        m.insert(":scheme".into(), "https".into());
+        Req(m)
+    }
+
+    fn jwks() -> String {
+        json!({"keys": [
+            {"kty": "RSA", "kid": "k1", "n": RSA_N, "e": "AQAB", "alg": "RS256", "use": "sig"},
+            {"kty": "EC", "kid": "e1", "crv": "P-256", "x": EC_X, "y": EC_Y}
+        ]})
+        .to_string()
+    }
+
+    fn config(rules: serde_json::Value, provider_extra: serde_json::Value) -> Config {
+        let mut provider = json!({
+            "issuer": "https://idp.example.com",
+            "audiences": ["api"],
+            "local_jwks": {"inline_string": jwks()},
+            "claim_to_headers": [{"header_name": "x-user", "claim_name": "sub"}]
+        });
+        for (k, v) in provider_extra.as_object().unwrap() {
+            provider[k] = v.clone();
+        }
+        let other = json!({
+            "issuer": "https://other.example.com",
+            "local_jwks": {"inline_string": jwks()},
+            "from_headers": [{"name": "x-other-token"}]
+        });
+        let cfg =
+            json!({"providers": {"main": provider, "other": other}, "rules": rules, "bypass_cors_preflight": true});
+        Config::parse(cfg.to_string().as_bytes()).unwrap()
+    }
+    fn main_rules() -> serde_json::Value {
+        json!([
+            {"match": {"path": "/healthz"}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "main"}}
+        ])
+    }
+
+    fn token(header: serde_json::Value, claims: serde_json::Value, sig: &[u8]) -> String {
+        let e = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        format!("{}.{}.{}", e(&header), e(&claims), URL_SAFE_NO_PAD.encode(sig))
+    }
+    fn claims() -> serde_json::Value {
+        json!({"iss": "https://idp.example.com", "aud": "api", "sub": "user-1", "exp": NOW + 600, "iat": NOW})
+    }
+    fn good() -> String {
+        token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"ok")
+    }
+    fn bearer(t: &str) -> (String, String) {
+        ("authorization".into(), format!("Bearer {t}"))
+    }
+
+    fn run(cfg: &Config, r: &Req, mode: KeyMode) -> Verdict {
+        let crypto = FakeCrypto { calls: Cell::new(0) };
+        let keys = Keys(cfg, mode);
+        Authenticator { config: cfg, keys: &keys, crypto: &crypto, now: NOW }.decide(r)
+    }
+    fn verdict(cfg: &Config, path: &str, headers: &[(String, String)]) -> Verdict {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run(cfg, &req(path, &h), KeyMode::Ready)
+    }
+    fn denied(v: Verdict) -> Rejection {
+        match v {
+            Verdict::Deny(r) => r,
+            other => panic!("expected a denial, got {other:?}"),
+        }
+    }
+    fn allowed(v: Verdict) -> Vec<Verified> {
+        match v {
+            Verdict::Allow(list) => list,
+            other => panic!("expected allow, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_token_is_allowed_and_projected() {
+        let cfg = config(main_rules(), json!({}));
+        let r = req("/api", &[("authorization", &format!("Bearer {}", good()))]);
+        let v = allowed(run(&cfg, &r, KeyMode::Ready));
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].subject(), Some("user-1"));
+        let m = mutations(&cfg, &v, &r);
+        assert_eq!(m.set, vec![("x-user".to_string(), "user-1".to_string())]);
+        // forward defaults to false, as in jwt_authn: the token does not reach the service.
+        assert_eq!(m.remove, vec!["authorization".to_string()]);
+    }
+
+    #[test]
+    fn every_rejection_reason_from_a_token() {
+        let cfg = config(main_rules(), json!({"require_expiration": true, "max_lifetime": "3600s"}));
+        let with = |h: serde_json::Value, c: serde_json::Value, sig: &[u8]| {
+            denied(verdict(&cfg, "/api", &[bearer(&token(h, c, sig))]))
+        };
+        let rs = || json!({"alg": "RS256", "kid": "k1"});
+        let claim = |k: &str, v: serde_json::Value| {
+            let mut c = claims();
+            c[k] = v;
+            c
+        };
+        assert_eq!(denied(verdict(&cfg, "/api", &[])), Rejection::TokenMissing);
+        assert_eq!(with(rs(), claims(), b"bad"), Rejection::SignatureInvalid);
+        assert_eq!(with(json!({"alg": "RS256", "kid": "nope"}), claims(), b"ok"), Rejection::KeyNotFound);
+        assert_eq!(with(json!({"alg": "ES256", "kid": "k1"}), claims(), b"ok"), Rejection::KeyNotFound);
+        assert_eq!(with(json!({"alg": "RS384", "kid": "k1"}), claims(), b"ok"), Rejection::KeyNotFound);
+        assert_eq!(with(json!({"alg": "HS256", "kid": "k1"}), claims(), b"ok"), Rejection::AlgorithmUnsupported);
+        assert_eq!(with(json!({"alg": "none"}), claims(), b"ok"), Rejection::AlgorithmUnsupported);
+        assert_eq!(with(json!({"alg": "RS256", "crit": ["zip"]}), claims(), b"ok"), Rejection::CritUnsupported);
+        assert_eq!(with(rs(), claim("exp", json!(NOW - 61)), b"ok"), Rejection::Expired);
+        assert_eq!(with(rs(), claim("nbf", json!(NOW + 61)), b"ok"), Rejection::NotYetValid);
+        assert_eq!(with(rs(), claim("exp", json!(NOW + 7200)), b"ok"), Rejection::LifetimeTooLong);
+        let mut no_exp = claims();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        assert_eq!(with(rs(), no_exp, b"ok"), Rejection::ExpirationRequired);
+        assert_eq!(with(rs(), claim("exp", json!("1700000600")), b"ok"), Rejection::ClaimInvalid);
+        assert_eq!(with(rs(), claim("iss", json!("https://idp.example.com/")), b"ok"), Rejection::IssuerNotAllowed);
+        assert_eq!(with(rs(), claim("aud", json!("web")), b"ok"), Rejection::AudienceNotAllowed);
+        let r = req("/api", &[("authorization", "Bearer not-a-jwt")]);
+        assert_eq!(denied(run(&cfg, &r, KeyMode::Ready)), Rejection::TokenMalformed);
+        let huge = format!("Bearer {}", "a".repeat(9000));
+        assert_eq!(
+            denied(run(&cfg, &req("/api", &[("authorization", &huge)]), KeyMode::Ready)),
+            Rejection::TokenTooLarge
+        );
+    }
+
+    #[test]
+    fn token_without_kid_tries_keys_of_the_right_type() {
+        let cfg = config(main_rules(), json!({}));
+        let t = token(json!({"alg": "RS256"}), claims(), b"ok");
+        assert_eq!(allowed(verdict(&cfg, "/", &[bearer(&t)])).len(), 1);
+        let t = token(json!({"alg": "ES256"}), claims(), b"ok");
+        assert_eq!(allowed(verdict(&cfg, "/", &[bearer(&t)])).len(), 1);
+        let t = token(json!({"alg": "ES384"}), claims(), b"ok");
+        assert_eq!(denied(verdict(&cfg, "/", &[bearer(&t)])), Rejection::KeyNotFound);
+    }
+
+    #[test]
+    fn public_routes_and_unmatched_paths_pass() {
+        let cfg = config(main_rules(), json!({}));
+        assert!(allowed(verdict(&cfg, "/healthz", &[])).is_empty());
+        let only_api = config(json!([{"match": {"prefix": "/api"}, "requires": {"provider_name": "main"}}]), json!({}));
+        assert!(allowed(verdict(&only_api, "/other", &[])).is_empty());
+        assert_eq!(denied(verdict(&only_api, "/api/x", &[])), Rejection::TokenMissing);
+    }
+
+    #[test]
+    fn cors_preflight_bypass() {
+        let cfg = config(main_rules(), json!({}));
+        let pre =
+            req("/api", &[(":method", "OPTIONS"), ("origin", "https://app"), ("access-control-request-method", "GET")]);
+        assert!(allowed(run(&cfg, &pre, KeyMode::Ready)).is_empty());
+        let plain_options = req("/api", &[(":method", "OPTIONS")]);
+        assert_eq!(denied(run(&cfg, &plain_options, KeyMode::Ready)), Rejection::TokenMissing);
+    }
+
+    #[test]
+    fn allow_missing_and_allow_missing_or_failed() {
+        let cfg = config(
+            json!([
+                {"match": {"prefix": "/opt"}, "requires": {"allow_missing": {}}},
+                {"match": {"prefix": "/any"}, "requires": {"allow_missing_or_failed": {}}}
+            ]),
+            json!({}),
+        );
+        assert!(allowed(verdict(&cfg, "/opt", &[])).is_empty());
+        assert_eq!(allowed(verdict(&cfg, "/opt", &[bearer(&good())])).len(), 1);
+        let bad = token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"bad");
+        assert_eq!(denied(verdict(&cfg, "/opt", &[bearer(&bad)])), Rejection::SignatureInvalid);
+        let mut foreign = claims();
+        foreign["iss"] = json!("https://unknown.example.com");
+        let foreign = token(json!({"alg": "RS256", "kid": "k1"}), foreign, b"ok");
+        assert_eq!(denied(verdict(&cfg, "/opt", &[bearer(&foreign)])), Rejection::IssuerNotAllowed);
+        assert!(allowed(verdict(&cfg, "/any", &[bearer(&bad)])).is_empty());
+        assert_eq!(allowed(verdict(&cfg, "/any", &[bearer(&good())])).len(), 1);
+        // A token in the other provider's header is verified by the provider its iss names.
+        let mut other = claims();
+        other["iss"] = json!("https://other.example.com");
+        let other = token(json!({"alg": "RS256", "kid": "k1"}), other, b"ok");
+        let v = allowed(verdict(&cfg, "/opt", &[("x-other-token".into(), other)]));
+        assert_eq!(v[0].provider, cfg.provider_id("other").unwrap());
+    }
+
+    #[test]
+    fn requires_any_and_all() {
+        let cfg = config(
+            json!([
+                {"match": {"prefix": "/any"}, "requires": {"requires_any": {"requirements": [{"provider_name": "other"}, {"provider_name": "main"}]}}},
+                {"match": {"prefix": "/all"}, "requires": {"requires_all": {"requirements": [{"provider_name": "main"}, {"provider_name": "other"}]}}},
+                {"match": {"prefix": "/aud"}, "requires": {"provider_and_audiences": {"provider_name": "main", "audiences": ["web"]}}}
+            ]),
+            json!({}),
+        );
+        assert_eq!(allowed(verdict(&cfg, "/any", &[bearer(&good())])).len(), 1);
+        // The informative failure wins over "missing" from the other branch.
+        let expired = token(
+            json!({"alg": "RS256", "kid": "k1"}),
+            json!({"iss": "https://idp.example.com", "aud": "api", "exp": 1}),
+            b"ok",
+        );
+        assert_eq!(denied(verdict(&cfg, "/any", &[bearer(&expired)])), Rejection::Expired);
+        assert_eq!(denied(verdict(&cfg, "/any", &[])), Rejection::TokenMissing);
+        assert_eq!(denied(verdict(&cfg, "/all", &[bearer(&good())])), Rejection::TokenMissing);
+        let mut oc = claims();
+        oc["iss"] = json!("https://other.example.com");
+        let other = token(json!({"alg": "ES256", "kid": "e1"}), oc, b"ok");
+        let both = allowed(verdict(&cfg, "/all", &[bearer(&good()), ("x-other-token".into(), other)]));
+        assert_eq!(both.len(), 2);
+        assert_eq!(denied(verdict(&cfg, "/aud", &[bearer(&good())])), Rejection::AudienceNotAllowed);
+    }
+
+    #[test]
+    fn pending_and_unavailable_keys() {
+        let cfg = config(main_rules(), json!({}));
+        let r = req("/api", &[("authorization", &format!("Bearer {}", good()))]);
+        assert!(matches!(run(&cfg, &r, KeyMode::Pending), Verdict::Pending(p) if p == vec![ProviderId(0)]));
+        assert_eq!(denied(run(&cfg, &r, KeyMode::Unavailable)), Rejection::JwksUnavailable);
+        // A malformed token is refused without waiting for keys.
+        let bad = req("/api", &[("authorization", "Bearer x.y")]);
+        assert_eq!(denied(run(&cfg, &bad, KeyMode::Pending)), Rejection::TokenMalformed);
+    }
+
+    #[test]
+    fn no_more_than_max_keys_are_tried() {
+        let keys: Vec<_> = (0..10).map(|_| json!({"kty": "RSA", "n": RSA_N, "e": "AQAB"})).collect();
+        let cfg_json = json!({"providers": {"p": {"local_jwks": {"inline_string": json!({"keys": keys}).to_string()}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]});
+        let cfg = Config::parse(cfg_json.to_string().as_bytes()).unwrap();
+        let crypto = FakeCrypto { calls: Cell::new(0) };
+        let keys = Keys(&cfg, KeyMode::Ready);
+        let t = token(json!({"alg": "RS256"}), json!({}), b"bad");
+        let r = req("/", &[("authorization", &format!("Bearer {t}"))]);
+        let v = Authenticator { config: &cfg, keys: &keys, crypto: &crypto, now: NOW }.decide(&r);
+        assert_eq!(denied(v), Rejection::SignatureInvalid);
+        assert_eq!(crypto.calls.get(), MAX_KEYS_TRIED);
+    }
+
+    #[test]
+    fn forward_false_removes_the_token_where_it_was_found() {
+        let cfg = config(
+            main_rules(),
+            json!({"from_cookies": ["DS"], "from_params": ["token"], "forward_payload_header": "x-payload", "pad_forward_payload_header": true}),
+        );
+        let t = good();
+        let r = req(&format!("/api?a=1&token={t}"), &[("cookie", "x=1")]);
+        let v = allowed(run(&cfg, &r, KeyMode::Ready));
+        let m = mutations(&cfg, &v, &r);
+        assert_eq!(m.path.as_deref(), Some("/api?a=1"));
+        assert!(m.remove.is_empty() && m.cookie.is_none());
+        let payload = t.split('.').nth(1).unwrap();
+        let (_, value) = m.set.iter().find(|(k, _)| k == "x-payload").unwrap();
+        assert!(value.starts_with(payload) && value.len() % 4 == 0);
+
+        let r = req("/api", &[("cookie", &format!("a=1; DS={t}; b=2"))]);
+        let m = mutations(&cfg, &allowed(run(&cfg, &r, KeyMode::Ready)), &r);
+        assert_eq!(m.cookie, Some(Some("a=1; b=2".to_string())));
+
+        let fwd = config(main_rules(), json!({"forward": true}));
+        let r = req("/api", &[("authorization", &format!("Bearer {t}"))]);
+        let m = mutations(&fwd, &allowed(run(&fwd, &r, KeyMode::Ready)), &r);
+        assert!(m.remove.is_empty());
+    }
+
+    #[test]
+    fn unsafe_claim_values_are_not_written() {
+        let cfg = config(main_rules(), json!({}));
+        let mut c = claims();
+        c["sub"] = json!("evil\r\nx-admin: true");
+        let t = token(json!({"alg": "RS256", "kid": "k1"}), c, b"ok");
+        let r = req("/api", &[("authorization", &format!("Bearer {t}"))]);
+        let m = mutations(&cfg, &allowed(run(&cfg, &r, KeyMode::Ready)), &r);
+        assert!(m.set.is_empty());
+        assert_eq!(m.unsafe_values, vec!["x-user".to_string()]);
+    }
+
+    #[test]
+    fn replies_follow_rfc6750_and_echo_nothing() {
+        let t = good();
+        let r = req(&format!("/api/x?access_token={t}"), &[]);
+        let reply = local_reply(Rejection::Expired, &r);
+        assert_eq!(reply.status, 401);
+        let www = &reply.headers.iter().find(|(k, _)| k == "www-authenticate").unwrap().1;
+        assert_eq!(www, r#"Bearer realm="https://api.example.com/api/x", error="invalid_token""#);
+        assert!(!reply.body.contains(&t) && !www.contains(&t));
+        let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(body["code"], "jwt_expired");
+
+        let missing = local_reply(Rejection::TokenMissing, &r);
+        let www = &missing.headers.iter().find(|(k, _)| k == "www-authenticate").unwrap().1;
+        assert_eq!(www, r#"Bearer realm="https://api.example.com/api/x""#);
+        assert_eq!(local_reply(Rejection::AudienceNotAllowed, &r).status, 403);
+        let unavailable = local_reply(Rejection::JwksUnavailable, &r);
+        assert_eq!(unavailable.status, 503);
+        assert!(unavailable.headers.iter().all(|(k, _)| k != "www-authenticate"));
+
+        let evil = req("/a\"b\\c", &[]);
+        let www = local_reply(Rejection::Expired, &evil).headers[1].1.clone();
+        assert!(www.starts_with(r#"Bearer realm="https://api.example.com/abc""#), "{www}");
+    }
+}

@@ -1,0 +1,140 @@
+//! Per-VM key state: local JWKS as configured, remote JWKS as last read from shared data
+//! (parsed once per version), and the fetches this VM has in flight.
+
+use crate::config::{Config, JwksSource, ProviderId, RemoteJwks};
+use crate::decision::{KeyLookup, KeySource};
+use crate::jwk::{parse_jwks, JwkSet};
+use crate::jwks_cache::{self, Policy, Record, SharedStore, MAX_JWKS_BYTES};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub enum ProviderKeys {
+    Local(Rc<JwkSet>),
+    Remote(Box<Remote>),
+}
+
+pub struct Remote {
+    pub provider: String,
+    pub source: RemoteJwks,
+    /// Shared-data key: one record per JWKS URI, so providers naming the same URI share it.
+    pub key: String,
+    pub policy: Policy,
+    /// The record as last read (its `jwks` body dropped once parsed).
+    pub record: Record,
+    pub version: u64,
+    pub set: Option<Rc<JwkSet>>,
+}
+
+impl Remote {
+    fn usable_set(&self, now_ms: u64) -> Option<Rc<JwkSet>> {
+        let fresh = now_ms <= self.record.fetched_at.saturating_add(self.policy.max_staleness_ms);
+        self.set.clone().filter(|_| fresh)
+    }
+
+    /// Re-reads the shared record; parses the document only when its version changed.
+    /// Returns whether the usable keys changed.
+    pub fn sync(&mut self, store: &dyn SharedStore) -> bool {
+        let (mut rec, _) = jwks_cache::load(store, &self.key);
+        let mut changed = false;
+        if rec.version != self.version {
+            match rec.jwks.as_deref().map(|b| parse_jwks(b.as_bytes())) {
+                Some(Ok(parsed)) => {
+                    for s in &parsed.skipped {
+                        log::warn!(
+                            "jwt_authn_wasm: provider {}: JWKS key #{} (kid {:?}) skipped: {}",
+                            self.provider,
+                            s.index,
+                            s.kid,
+                            s.reason
+                        );
+                    }
+                    self.set = Some(Rc::new(parsed.set));
+                    changed = true;
+                }
+                Some(Err(e)) => log::error!("jwt_authn_wasm: provider {}: stored JWKS unusable: {e}", self.provider),
+                None => {}
+            }
+            self.version = rec.version;
+        }
+        rec.jwks = None;
+        self.record = rec;
+        changed
+    }
+}
+
+pub fn build(config: &Config) -> Vec<RefCell<ProviderKeys>> {
+    config
+        .providers
+        .iter()
+        .map(|p| {
+            RefCell::new(match &p.jwks {
+                JwksSource::Local(set) => ProviderKeys::Local(set.clone()),
+                JwksSource::Remote(r) => ProviderKeys::Remote(Box::new(Remote {
+                    provider: p.name.clone(),
+                    key: format!("jwt_authn_wasm.jwks|{}|{}", r.cluster, r.uri),
+                    policy: Policy::new(r.cache_duration, r.timeout),
+                    source: r.clone(),
+                    record: Record::default(),
+                    version: 0,
+                    set: None,
+                })),
+            })
+        })
+        .collect()
+}
+
+/// Checks a fetched body; the error text is logged and kept in the record.
+pub fn validate_body(status: Option<u32>, body_size: usize, body: Option<&[u8]>) -> Result<String, String> {
+    match status {
+        Some(200) => {}
+        Some(s) => return Err(format!("HTTP status {s}")),
+        None => return Err("no response (connect failure, reset or timeout)".into()),
+    }
+    let body = body.unwrap_or_default();
+    if body_size > MAX_JWKS_BYTES || body.len() > MAX_JWKS_BYTES {
+        return Err(format!("response larger than {MAX_JWKS_BYTES} bytes"));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| "response is not UTF-8".to_string())?;
+    parse_jwks(body).map_err(|e| format!("unusable JWKS: {e}"))?;
+    Ok(text.to_owned())
+}
+
+/// The keys one request sees. `give_up` is set once the request has waited its limit: keys
+/// still missing are then unavailable rather than pending.
+pub struct RequestKeys<'a> {
+    pub keys: &'a [RefCell<ProviderKeys>],
+    pub now_ms: u64,
+    pub give_up: bool,
+    /// Providers whose unknown `kid` asks for a refetch.
+    pub refetch: RefCell<Vec<ProviderId>>,
+}
+
+impl KeySource for RequestKeys<'_> {
+    fn lookup(&self, provider: ProviderId, kid: Option<&str>) -> KeyLookup {
+        let Some(cell) = self.keys.get(provider.0) else {
+            return KeyLookup::Unavailable;
+        };
+        let Ok(keys) = cell.try_borrow() else {
+            return KeyLookup::Unavailable;
+        };
+        let remote = match &*keys {
+            ProviderKeys::Local(set) => return KeyLookup::Ready(set.clone()),
+            ProviderKeys::Remote(r) => r,
+        };
+        match remote.usable_set(self.now_ms) {
+            None if self.give_up => KeyLookup::Unavailable,
+            None => KeyLookup::Pending,
+            Some(set) => {
+                let unknown = kid.is_some_and(|k| !set.has_kid(k));
+                let may_wait =
+                    remote.record.in_flight(self.now_ms) || remote.record.may_refetch(self.now_ms, &remote.policy);
+                if unknown && may_wait && !self.give_up {
+                    self.refetch.borrow_mut().push(provider);
+                    KeyLookup::Pending
+                } else {
+                    KeyLookup::Ready(set)
+                }
+            }
+        }
+    }
+}

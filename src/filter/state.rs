@@ -1,0 +1,370 @@
+//! What every request of one VM shares: the configuration, keys, stats, in-flight JWKS
+//! fetches and the requests paused while keys are fetched. Owned by the root context and
+//! lent to HTTP contexts (single-threaded within a VM, hence `Rc`/`RefCell`).
+
+use super::keys::{self, ProviderKeys, Remote, RequestKeys};
+use super::stats::Stats;
+use crate::config::{split_uri, Config, ProviderId};
+use crate::crypto::PureRust;
+use crate::decision::{local_reply, mutations, Authenticator, Verdict, Verified};
+use crate::extract::path_only;
+use crate::host::{self, HostRequest, HostStore};
+use crate::jwks_cache::{self, MAX_JWKS_BYTES};
+use crate::status::Rejection;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType};
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+pub struct Filter {
+    pub config: Config,
+    pub crypto: PureRust,
+    pub stats: Stats,
+    keys: Vec<RefCell<ProviderKeys>>,
+    /// Dispatched fetches of this VM.
+    calls: RefCell<Vec<Call>>,
+    waiters: RefCell<Vec<Waiter>>,
+    /// Fetches requests asked for (provider, unknown-`kid` refetch), started by the root
+    /// context on its next tick: dispatched calls belong to the root, so a fetch survives
+    /// the request that wanted it.
+    wanted: RefCell<Vec<(ProviderId, bool)>>,
+    /// The tick period is shortened to [`PROMPT_TICK`] until that tick comes.
+    prompt: Cell<bool>,
+}
+
+/// How often a VM looks at shared JWKS state: also how soon keys fetched by another worker
+/// are picked up, and how late past its deadline a waiting request may be answered.
+pub const TICK: Duration = Duration::from_millis(200);
+/// The tick that follows a request's need for keys, so the fetch starts at once.
+pub const PROMPT_TICK: Duration = Duration::from_millis(1);
+
+struct Call {
+    token: u32,
+    provider: ProviderId,
+    stage: Stage,
+}
+
+/// With OIDC discovery a fetch is two calls: the document, then the JWKS it names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Discovery,
+    Jwks,
+}
+
+/// A request paused until keys arrive, or until `deadline_ms`.
+struct Waiter {
+    context_id: u32,
+    deadline_ms: u64,
+}
+
+/// What became of a request.
+pub enum Step {
+    Continue,
+    Replied,
+    Wait,
+}
+
+impl Filter {
+    pub fn new(config: Config) -> Filter {
+        let keys = keys::build(&config);
+        Filter {
+            config,
+            crypto: PureRust,
+            stats: Stats::define(),
+            keys,
+            calls: RefCell::new(Vec::new()),
+            waiters: RefCell::new(Vec::new()),
+            wanted: RefCell::new(Vec::new()),
+            prompt: Cell::new(false),
+        }
+    }
+
+    pub fn has_remote_keys(&self) -> bool {
+        self.keys.iter().any(|k| matches!(&*k.borrow(), ProviderKeys::Remote(_)))
+    }
+
+    /// Strips client-supplied identity headers. Done once, before the first decision.
+    pub fn strip_identity_headers(&self) {
+        for name in &self.config.identity_headers {
+            host::set_request_header(name, None);
+        }
+    }
+
+    /// Decides for the current (effective) request and applies the outcome.
+    pub fn process(&self, context_id: u32, give_up: bool) -> Step {
+        let now_ms = host::now_ms();
+        let keys = RequestKeys { keys: &self.keys, now_ms, give_up, refetch: RefCell::new(Vec::new()) };
+        let auth = Authenticator { config: &self.config, keys: &keys, crypto: &self.crypto, now: now_ms / 1000 };
+        match auth.decide(&HostRequest) {
+            Verdict::Allow(verified) => {
+                self.allow(&verified);
+                Step::Continue
+            }
+            Verdict::Deny(r) => {
+                self.deny(context_id, r);
+                Step::Replied
+            }
+            Verdict::Pending(providers) => {
+                let refetch = keys.refetch.take();
+                let mut wanted = self.wanted.borrow_mut();
+                for p in providers {
+                    let r = refetch.contains(&p);
+                    match wanted.iter_mut().find(|(q, _)| *q == p) {
+                        Some(w) => w.1 |= r,
+                        None => wanted.push((p, r)),
+                    }
+                }
+                drop(wanted);
+                if !self.prompt.replace(true) {
+                    set_tick(PROMPT_TICK);
+                }
+                Step::Wait
+            }
+        }
+    }
+
+    /// Pauses the current request until keys arrive or its fetch timeout passes.
+    pub fn wait(&self, context_id: u32) {
+        let timeout = self.max_fetch_timeout_ms();
+        let deadline_ms = host::now_ms().saturating_add(timeout);
+        self.waiters.borrow_mut().push(Waiter { context_id, deadline_ms });
+    }
+
+    pub fn forget(&self, context_id: u32) {
+        self.waiters.borrow_mut().retain(|w| w.context_id != context_id);
+    }
+
+    fn max_fetch_timeout_ms(&self) -> u64 {
+        self.keys
+            .iter()
+            .filter_map(|k| match &*k.borrow() {
+                ProviderKeys::Remote(r) => Some(r.policy.fetch_timeout_ms),
+                ProviderKeys::Local(_) => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn allow(&self, verified: &[Verified]) {
+        let m = mutations(&self.config, verified, &HostRequest);
+        for name in &m.remove {
+            host::set_request_header(name, None);
+        }
+        if let Some(cookie) = &m.cookie {
+            host::set_request_header("cookie", cookie.as_deref());
+        }
+        if let Some(path) = &m.path {
+            host::set_request_header(":path", Some(path));
+        }
+        for (name, value) in &m.set {
+            host::set_request_header(name, Some(value));
+        }
+        for name in &m.unsafe_values {
+            self.stats.identity_header_skipped();
+            log::warn!(
+                "jwt_authn_wasm: identity header {name} not set: claim value has control characters or is too long"
+            );
+        }
+        self.stats.allowed();
+    }
+
+    fn deny(&self, context_id: u32, rejection: Rejection) {
+        deny(Some(self), context_id, rejection);
+    }
+
+    /// Starts a fetch for `provider` if shared data says this VM may: the scheduled one when
+    /// due, or an unknown-`kid` refetch within the rate limit.
+    fn kick(&self, provider: ProviderId, refetch: bool) {
+        if self.calls.borrow().iter().any(|c| c.provider == provider) {
+            return;
+        }
+        let Some(cell) = self.keys.get(provider.0) else { return };
+        let keys = cell.borrow();
+        let ProviderKeys::Remote(r) = &*keys else { return };
+        let now = host::now_ms();
+        let Some(record) = jwks_cache::try_claim(&HostStore, &r.key, now, &r.policy, refetch) else {
+            return;
+        };
+        // Discover again when nothing was discovered yet or the last fetch failed: the
+        // JWKS may have moved.
+        let discovered = record.jwks_uri.as_deref().filter(|_| record.failures == 0);
+        match (&r.source.discovery, discovered) {
+            (Some(_), None) => self.dispatch(provider, r, Stage::Discovery, &r.source.authority, &r.source.path),
+            (Some(_), Some(uri)) => match split_uri("jwks_uri", uri) {
+                Ok((authority, path)) => self.dispatch(provider, r, Stage::Jwks, &authority, &path),
+                Err(e) => self.record_failure(r, now, e.to_string()),
+            },
+            (None, _) => self.dispatch(provider, r, Stage::Jwks, &r.source.authority, &r.source.path),
+        }
+        log::debug!("jwt_authn_wasm: provider {}: fetching keys (unknown-kid refetch: {refetch})", r.provider);
+    }
+
+    fn dispatch(&self, provider: ProviderId, r: &Remote, stage: Stage, authority: &str, path: &str) {
+        let headers = vec![
+            (":method", "GET"),
+            (":path", path),
+            (":authority", authority),
+            ("accept", "application/json"),
+            ("user-agent", "jwt-authn-wasm"),
+        ];
+        match hostcalls::dispatch_http_call(&r.source.cluster, headers, None, vec![], r.source.timeout) {
+            Ok(token) => self.calls.borrow_mut().push(Call { token, provider, stage }),
+            Err(status) => {
+                let reason = format!("dispatch to cluster {} failed: {status:?}", r.source.cluster);
+                self.record_failure(r, host::now_ms(), reason);
+            }
+        }
+    }
+
+    fn record_failure(&self, r: &Remote, now: u64, reason: String) {
+        log::warn!("jwt_authn_wasm: provider {}: JWKS fetch failed: {reason}", r.provider);
+        self.stats.jwks_fetch_failed();
+        let jitter = host::jitter();
+        jwks_cache::update(&HostStore, &r.key, |rec| {
+            rec.fail(now, reason.clone(), &r.policy, jitter);
+            true
+        });
+    }
+
+    /// A dispatched call answered (or failed). Returns false if the token is not ours.
+    pub fn on_http_call_response(&self, token: u32, num_headers: usize, body_size: usize) -> bool {
+        let call = {
+            let mut calls = self.calls.borrow_mut();
+            let Some(i) = calls.iter().position(|c| c.token == token) else { return false };
+            calls.swap_remove(i)
+        };
+        // A failed call (reset, no connection) has no response map at all: reading from it
+        // makes the SDK panic, so only read what the host said is there.
+        let status = if num_headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u32>().ok()))
+        };
+        let body = if body_size == 0 || body_size > MAX_JWKS_BYTES {
+            None
+        } else {
+            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size).ok().flatten()
+        };
+        if let Some(cell) = self.keys.get(call.provider.0) {
+            let mut keys = cell.borrow_mut();
+            if let ProviderKeys::Remote(r) = &mut *keys {
+                let now = host::now_ms();
+                match call.stage {
+                    Stage::Discovery => self.on_discovery(call.provider, r, now, status, body.as_deref()),
+                    Stage::Jwks => match keys::validate_body(status, body_size, body.as_deref()) {
+                        Ok(text) => {
+                            self.stats.jwks_fetch_ok();
+                            let policy = r.policy;
+                            jwks_cache::update(&HostStore, &r.key, |rec| {
+                                rec.succeed(now, text.clone(), &policy);
+                                true
+                            });
+                        }
+                        Err(reason) => self.record_failure(r, now, reason),
+                    },
+                }
+                r.sync(&HostStore);
+            }
+        }
+        self.resume_waiters();
+        true
+    }
+
+    /// The discovery document arrived: remember its `jwks_uri` and fetch that, still under
+    /// the same claim.
+    fn on_discovery(&self, provider: ProviderId, r: &Remote, now: u64, status: Option<u32>, body: Option<&[u8]>) {
+        let Some(discovery) = &r.source.discovery else { return };
+        let uri = match status {
+            Some(200) => jwks_cache::parse_discovery(body.unwrap_or_default(), &discovery.issuer),
+            Some(s) => Err(format!("discovery: HTTP status {s}")),
+            None => Err("discovery: no response (connect failure, reset or timeout)".into()),
+        };
+        let target = uri.and_then(|uri| {
+            let parts = split_uri("jwks_uri", &uri).map_err(|e| e.to_string())?;
+            Ok((uri, parts))
+        });
+        match target {
+            Ok((uri, (authority, path))) => {
+                jwks_cache::update(&HostStore, &r.key, |rec| {
+                    rec.jwks_uri = Some(uri.clone());
+                    true
+                });
+                self.dispatch(provider, r, Stage::Jwks, &authority, &path);
+            }
+            Err(reason) => self.record_failure(r, now, reason),
+        }
+    }
+
+    /// Background work: pick up keys other workers fetched, start due refreshes, resume
+    /// or time out paused requests.
+    pub fn on_tick(&self) {
+        if self.prompt.replace(false) {
+            set_tick(TICK);
+        }
+        for (p, refetch) in self.wanted.take() {
+            self.kick(p, refetch);
+        }
+        let now = host::now_ms();
+        let mut due = Vec::new();
+        for (i, cell) in self.keys.iter().enumerate() {
+            if let ProviderKeys::Remote(r) = &mut *cell.borrow_mut() {
+                r.sync(&HostStore);
+                if r.record.due(now) {
+                    due.push(ProviderId(i));
+                }
+            }
+        }
+        for p in due {
+            self.kick(p, false);
+        }
+        self.resume_waiters();
+    }
+
+    fn resume_waiters(&self) {
+        let waiting = self.waiters.take();
+        if waiting.is_empty() {
+            return;
+        }
+        let now = host::now_ms();
+        let mut still = Vec::new();
+        for w in waiting {
+            // The client may have gone away meanwhile.
+            if hostcalls::set_effective_context(w.context_id).is_err() {
+                continue;
+            }
+            match self.process(w.context_id, now >= w.deadline_ms) {
+                Step::Continue => {
+                    if let Err(status) = hostcalls::resume_http_request() {
+                        log::warn!("jwt_authn_wasm: could not resume request {}: {status:?}", w.context_id);
+                    }
+                }
+                Step::Replied => {}
+                Step::Wait => still.push(w),
+            }
+        }
+        self.waiters.borrow_mut().extend(still);
+    }
+}
+
+fn set_tick(period: Duration) {
+    if let Err(status) = hostcalls::set_tick_period(period) {
+        log::error!("jwt_authn_wasm: could not set the tick period: {status:?}");
+    }
+}
+
+/// Sends the local reply for `rejection` on the current request.
+pub fn deny(filter: Option<&Filter>, context_id: u32, rejection: Rejection) {
+    let reply = local_reply(rejection, &HostRequest);
+    if let Some(f) = filter {
+        f.stats.denied(rejection);
+    }
+    let path = host::request_header(":path").unwrap_or_default();
+    log::debug!("jwt_authn_wasm: request {context_id} to {} denied: {}", path_only(&path), rejection.code());
+    let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if let Err(status) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
+        log::error!("jwt_authn_wasm: could not send the local reply: {status:?}");
+    }
+}

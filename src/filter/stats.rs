@@ -1,0 +1,64 @@
+//! Counters, visible in Envoy's `/stats` (Envoy files wasm metrics under `wasmcustom.`).
+
+use crate::status::Rejection;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+pub const PREFIX: &str = "jwt_authn_wasm";
+
+pub struct Stats {
+    allowed: Option<u32>,
+    denied: Vec<(Rejection, Option<u32>)>,
+    identity_header_skipped: Option<u32>,
+    jwks_fetch_ok: Option<u32>,
+    jwks_fetch_failed: Option<u32>,
+}
+
+fn counter(name: &str) -> Option<u32> {
+    match hostcalls::define_metric(MetricType::Counter, &format!("{PREFIX}.{name}")) {
+        Ok(id) => Some(id),
+        Err(status) => {
+            log::warn!("could not define metric {name}: {status:?}");
+            None
+        }
+    }
+}
+
+fn bump(id: Option<u32>) {
+    if let Some(id) = id {
+        // A stats failure must never affect the request.
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+}
+
+impl Stats {
+    pub fn define() -> Stats {
+        Stats {
+            allowed: counter("allowed"),
+            denied: Rejection::ALL.iter().map(|r| (*r, counter(&format!("denied.{}", r.code())))).collect(),
+            identity_header_skipped: counter("identity_header_skipped"),
+            jwks_fetch_ok: counter("jwks_fetch.ok"),
+            jwks_fetch_failed: counter("jwks_fetch.failed"),
+        }
+    }
+
+    pub fn allowed(&self) {
+        bump(self.allowed);
+    }
+
+    pub fn denied(&self, r: Rejection) {
+        bump(self.denied.iter().find(|(k, _)| *k == r).and_then(|(_, id)| *id));
+    }
+
+    pub fn identity_header_skipped(&self) {
+        bump(self.identity_header_skipped);
+    }
+
+    pub fn jwks_fetch_ok(&self) {
+        bump(self.jwks_fetch_ok);
+    }
+
+    pub fn jwks_fetch_failed(&self) {
+        bump(self.jwks_fetch_failed);
+    }
+}

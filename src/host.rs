@@ -1,0 +1,66 @@
+//! The few host calls the filter makes, wrapped so that no request input can panic them.
+//!
+//! The SDK's `get_http_request_header` panics on a header value that is not UTF-8; a client
+//! controls those bytes, so headers are read as bytes and converted lossily (a token with
+//! invalid bytes then fails to parse, as it should).
+
+use crate::extract::RequestView;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
+use std::time::UNIX_EPOCH;
+
+/// The current request's headers, read one at a time on demand.
+pub struct HostRequest;
+
+impl RequestView for HostRequest {
+    fn header(&self, name: &str) -> Option<String> {
+        request_header(name)
+    }
+}
+
+pub fn request_header(name: &str) -> Option<String> {
+    match hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name) {
+        Ok(Some(bytes)) => {
+            Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        }
+        _ => None,
+    }
+}
+
+pub fn set_request_header(name: &str, value: Option<&str>) {
+    if let Err(status) = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value) {
+        log::warn!("could not set request header {name}: {status:?}");
+    }
+}
+
+/// Envoy's shared data, one store per VM id across all workers.
+pub struct HostStore;
+
+impl crate::jwks_cache::SharedStore for HostStore {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(bytes), Some(cas))) => Some((bytes, cas)),
+            _ => None,
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
+    }
+}
+
+/// Unix time in milliseconds from the host clock.
+pub fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Sub-millisecond clock noise in [0, 1000): jitter for retry backoff. Not a secret.
+pub fn jitter() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::from(d.subsec_micros() % 1000))
+}

@@ -1,0 +1,122 @@
+//! Projection of verified claims into request headers (`claim_to_headers`).
+//!
+//! Claims are attacker-influenced text (a user may pick their own display name). A value is
+//! only ever written whole and clean: one with control characters (CR, LF, NUL, ...) is not
+//! written at all rather than altered, so a service never sees a forged or truncated value.
+
+use serde_json::{Map, Value};
+
+/// Longest identity header value written; larger ones are skipped, not truncated.
+pub const MAX_HEADER_VALUE: usize = 8 * 1024;
+
+/// Why a configured identity header was not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// The claim is absent or `null`.
+    Absent,
+    /// The value holds control characters or is too long.
+    Unsafe,
+}
+
+/// The claim at `path`: a top-level member of that exact name if there is one (namespaced
+/// claims such as `https://example.com/roles` contain dots), else the dotted path walked
+/// through nested objects (`tenants.T1.roles`).
+pub fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(v) = claims.get(path) {
+        return Some(v);
+    }
+    let mut parts = path.split('.');
+    let first = claims.get(parts.next()?)?;
+    parts.try_fold(first, |v, key| v.as_object()?.get(key))
+}
+
+/// Header text for a claim value: strings as they are, numbers and booleans as JSON,
+/// arrays as their elements joined with commas, objects as compact JSON.
+pub fn render(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Whether `value` can be a header value as is: no control characters except tab, and not
+/// too long.
+pub fn header_safe(value: &str) -> bool {
+    value.len() <= MAX_HEADER_VALUE && !value.chars().any(|c| c.is_control() && c != '\t')
+}
+
+/// The header value for claim `path`, or why there is none.
+pub fn claim_header_value(claims: &Map<String, Value>, path: &str) -> Result<String, Skip> {
+    let text = lookup(claims, path).and_then(render).ok_or(Skip::Absent)?;
+    if header_safe(&text) {
+        Ok(text)
+    } else {
+        Err(Skip::Unsafe)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims() -> Map<String, Value> {
+        json!({
+            "sub": "U1",
+            "n": 42,
+            "ok": true,
+            "roles": ["admin", "viewer"],
+            "mixed": ["a", 1, {"b": 2}],
+            "tenants": {"T1": {"roles": ["owner"], "meta": {"x": 1}}},
+            "https://example.com/roles": ["r"],
+            "evil": "a\r\nx-injected: 1",
+            "nul": "a\u{0}b",
+            "tab": "a\tb",
+            "nothing": null,
+            "utf": "José"
+        })
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    #[test]
+    fn renders_each_type() {
+        let c = claims();
+        assert_eq!(claim_header_value(&c, "sub").unwrap(), "U1");
+        assert_eq!(claim_header_value(&c, "n").unwrap(), "42");
+        assert_eq!(claim_header_value(&c, "ok").unwrap(), "true");
+        assert_eq!(claim_header_value(&c, "roles").unwrap(), "admin,viewer");
+        assert_eq!(claim_header_value(&c, "mixed").unwrap(), r#"a,1,{"b":2}"#);
+        assert_eq!(claim_header_value(&c, "tenants.T1.roles").unwrap(), "owner");
+        assert_eq!(claim_header_value(&c, "tenants.T1.meta").unwrap(), r#"{"x":1}"#);
+        assert_eq!(claim_header_value(&c, "https://example.com/roles").unwrap(), "r");
+        assert_eq!(claim_header_value(&c, "utf").unwrap(), "José");
+        assert_eq!(claim_header_value(&c, "tab").unwrap(), "a\tb");
+    }
+
+    #[test]
+    fn absent_and_unsafe() {
+        let c = claims();
+        assert_eq!(claim_header_value(&c, "missing"), Err(Skip::Absent));
+        assert_eq!(claim_header_value(&c, "tenants.T2.roles"), Err(Skip::Absent));
+        assert_eq!(claim_header_value(&c, "sub.x"), Err(Skip::Absent));
+        assert_eq!(claim_header_value(&c, "nothing"), Err(Skip::Absent));
+        assert_eq!(claim_header_value(&c, "evil"), Err(Skip::Unsafe));
+        assert_eq!(claim_header_value(&c, "nul"), Err(Skip::Unsafe));
+        let mut big = Map::new();
+        big.insert("b".into(), Value::String("x".repeat(MAX_HEADER_VALUE + 1)));
+        assert_eq!(claim_header_value(&big, "b"), Err(Skip::Unsafe));
+    }
+}

@@ -1,0 +1,346 @@
+//! Remote JWKS state, shared by every worker VM of one Envoy through proxy-wasm shared data.
+//!
+//! One [`Record`] per JWKS URI holds the last good document and the fetch schedule. A VM
+//! that wants to fetch first claims the fetch by writing the record with compare-and-swap,
+//! so N workers make one fetch per refresh, and concurrent unknown-`kid` tokens one
+//! refetch. Every decision here is a pure function of the record, the time and the policy.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Refetch for an unknown `kid` at most this often per JWKS, across all workers.
+pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// Keys older than this are no longer used, even if every refresh since failed.
+pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(1);
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Largest JWKS response accepted.
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// Timing of fetches, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub cache_duration_ms: u64,
+    pub fetch_timeout_ms: u64,
+    pub max_staleness_ms: u64,
+    pub refetch_interval_ms: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Policy {
+    pub fn new(cache_duration: Duration, fetch_timeout: Duration) -> Policy {
+        Policy {
+            cache_duration_ms: ms(cache_duration),
+            fetch_timeout_ms: ms(fetch_timeout),
+            max_staleness_ms: ms(DEFAULT_MAX_STALENESS),
+            refetch_interval_ms: ms(DEFAULT_REFETCH_INTERVAL),
+            backoff_base_ms: ms(DEFAULT_BACKOFF_BASE),
+            backoff_max_ms: ms(DEFAULT_BACKOFF_MAX),
+        }
+    }
+
+    /// Refresh at 90% of the cache duration, so fresh keys are in place before it ends.
+    fn refresh_after_ms(&self) -> u64 {
+        self.cache_duration_ms.saturating_sub(self.cache_duration_ms / 10).max(1)
+    }
+
+    /// Capped exponential backoff with "equal jitter": half the delay fixed, half random, so
+    /// workers of many Envoys do not retry an IdP in lockstep. `jitter` is in [0, 1000).
+    pub fn backoff_ms(&self, failures: u32, jitter: u64) -> u64 {
+        let exp = failures.saturating_sub(1).min(32);
+        let delay = self.backoff_base_ms.saturating_mul(1u64 << exp).min(self.backoff_max_ms);
+        let half = delay / 2;
+        half.saturating_add(half.saturating_mul(jitter.min(999)) / 1000)
+    }
+}
+
+/// What shared data holds per JWKS URI. Times are unix milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Bumped whenever a different good document is stored; VMs re-parse only then.
+    pub version: u64,
+    /// The last good JWKS document.
+    pub jwks: Option<String>,
+    pub fetched_at: u64,
+    /// When the next refresh (or retry after a failure) is due.
+    pub next_fetch_at: u64,
+    pub failures: u32,
+    /// A fetch is under way until this time; nobody else starts one before.
+    pub in_flight_until: u64,
+    /// When the last unknown-`kid` refetch started.
+    pub last_refetch_at: Option<u64>,
+    /// Fetches completed, good or failed.
+    pub completed: u64,
+    /// Why the last fetch failed, for logs.
+    pub last_error: Option<String>,
+    /// With OIDC discovery: the `jwks_uri` the discovery document named.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+}
+
+impl Record {
+    pub fn decode(bytes: &[u8]) -> Option<Record> {
+        serde_json::from_slice(bytes).ok()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn in_flight(&self, now: u64) -> bool {
+        now < self.in_flight_until
+    }
+
+    /// A scheduled fetch (first, refresh or retry) is due.
+    pub fn due(&self, now: u64) -> bool {
+        !self.in_flight(now) && now >= self.next_fetch_at
+    }
+
+    /// An unknown-`kid` refetch may start now (rate limited across workers).
+    pub fn may_refetch(&self, now: u64, policy: &Policy) -> bool {
+        !self.in_flight(now)
+            && self.last_refetch_at.map_or(true, |t| now >= t.saturating_add(policy.refetch_interval_ms))
+    }
+
+    /// The stored document may still be used.
+    pub fn usable(&self, now: u64, policy: &Policy) -> bool {
+        self.jwks.is_some() && now <= self.fetched_at.saturating_add(policy.max_staleness_ms)
+    }
+
+    /// Claims the fetch. Slightly longer than the call timeout, so a VM that dies mid-fetch
+    /// only delays the next one.
+    pub fn begin(&mut self, now: u64, policy: &Policy, refetch: bool) {
+        self.in_flight_until = now.saturating_add(policy.fetch_timeout_ms).saturating_add(1000);
+        if refetch {
+            self.last_refetch_at = Some(now);
+        }
+    }
+
+    /// A good document arrived (already checked to hold at least one usable key).
+    pub fn succeed(&mut self, now: u64, body: String, policy: &Policy) {
+        if self.jwks.as_deref() != Some(body.as_str()) {
+            self.version = self.version.saturating_add(1);
+            self.jwks = Some(body);
+        }
+        self.fetched_at = now;
+        self.failures = 0;
+        self.next_fetch_at = now.saturating_add(policy.refresh_after_ms());
+        self.finish();
+        self.last_error = None;
+    }
+
+    /// The fetch failed: keep the last good document and retry after a backoff.
+    pub fn fail(&mut self, now: u64, reason: String, policy: &Policy, jitter: u64) {
+        self.failures = self.failures.saturating_add(1);
+        self.next_fetch_at = now.saturating_add(policy.backoff_ms(self.failures, jitter));
+        self.finish();
+        self.last_error = Some(reason);
+    }
+
+    fn finish(&mut self) {
+        self.in_flight_until = 0;
+        self.completed = self.completed.saturating_add(1);
+    }
+}
+
+/// Reads an OpenID Provider configuration document (OIDC Discovery 1.0 §3): its `issuer`
+/// must equal `expected_issuer` exactly (§4.3), and its `jwks_uri` must be an http(s) URI.
+pub fn parse_discovery(body: &[u8], expected_issuer: &str) -> Result<String, String> {
+    let doc = crate::json::parse_object(body, 8).map_err(|e| format!("discovery document: {e}"))?;
+    match doc.get("issuer").and_then(|v| v.as_str()) {
+        Some(iss) if iss == expected_issuer => {}
+        Some(iss) => return Err(format!("discovery document names issuer {iss:?}, not {expected_issuer:?}")),
+        None => return Err("discovery document has no issuer".into()),
+    }
+    match doc.get("jwks_uri").and_then(|v| v.as_str()) {
+        Some(uri) if uri.starts_with("https://") || uri.starts_with("http://") => Ok(uri.to_owned()),
+        Some(_) => Err("discovery document's jwks_uri is not an http(s) URI".into()),
+        None => Err("discovery document has no jwks_uri".into()),
+    }
+}
+
+/// Shared data as the cache needs it: get with a version, set with compare-and-swap.
+pub trait SharedStore {
+    fn get(&self, key: &str) -> Option<(Vec<u8>, u32)>;
+    /// `cas` is the version read; `None` writes unconditionally. `false` if someone else
+    /// wrote first.
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool;
+}
+
+/// Reads the record (a missing or unreadable one is a fresh record).
+pub fn load(store: &dyn SharedStore, key: &str) -> (Record, Option<u32>) {
+    match store.get(key) {
+        Some((bytes, cas)) => (Record::decode(&bytes).unwrap_or_default(), Some(cas)),
+        None => (Record::default(), None),
+    }
+}
+
+/// Read-modify-write under CAS, retried a few times against concurrent writers. `change`
+/// returns whether it changed anything; the record as stored is returned.
+pub fn update(store: &dyn SharedStore, key: &str, mut change: impl FnMut(&mut Record) -> bool) -> Option<Record> {
+    for _ in 0..4 {
+        let (mut rec, cas) = load(store, key);
+        if !change(&mut rec) {
+            return Some(rec);
+        }
+        // A fresh key is created with cas 0 semantics (unconditional) only if it is absent.
+        if store.set(key, &rec.encode(), Some(cas.unwrap_or(0))) {
+            return Some(rec);
+        }
+    }
+    None
+}
+
+/// Tries to claim a fetch: scheduled (`refetch == false`) when due, or an unknown-`kid`
+/// refetch when the rate limit allows. `Some(record)` means this caller must fetch now.
+pub fn try_claim(store: &dyn SharedStore, key: &str, now: u64, policy: &Policy, refetch: bool) -> Option<Record> {
+    let mut claimed = false;
+    let stored = update(store, key, |rec| {
+        claimed = if refetch { rec.may_refetch(now, policy) } else { rec.due(now) };
+        if claimed {
+            rec.begin(now, policy, refetch);
+        }
+        claimed
+    });
+    stored.filter(|_| claimed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Store(RefCell<HashMap<String, (Vec<u8>, u32)>>);
+    impl SharedStore for Store {
+        fn get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+            self.0.borrow().get(key).cloned()
+        }
+        fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+            let mut m = self.0.borrow_mut();
+            let current = m.get(key).map_or(0, |(_, c)| *c);
+            if matches!(cas, Some(c) if c != 0 && c != current) {
+                return false;
+            }
+            m.insert(key.to_owned(), (value.to_vec(), current + 1));
+            true
+        }
+    }
+
+    fn claim(s: &Store, key: &str, now: u64, p: &Policy, refetch: bool) -> bool {
+        try_claim(s, key, now, p, refetch).is_some()
+    }
+
+    fn policy() -> Policy {
+        Policy::new(Duration::from_secs(600), Duration::from_secs(2))
+    }
+
+    #[test]
+    fn first_fetch_is_claimed_once() {
+        let s = Store::default();
+        let p = policy();
+        assert!(claim(&s, "k", 1_000, &p, false));
+        // A second worker, same moment: the fetch is in flight.
+        assert!(!claim(&s, "k", 1_000, &p, false));
+        assert!(!claim(&s, "k", 3_999, &p, false));
+        // The claimant vanished: after timeout + 1s another may claim.
+        assert!(claim(&s, "k", 4_000, &p, false));
+    }
+
+    #[test]
+    fn success_schedules_refresh_before_expiry_and_versions_only_on_change() {
+        let s = Store::default();
+        let p = policy();
+        assert!(claim(&s, "k", 0, &p, false));
+        let rec = update(&s, "k", |r| {
+            r.succeed(10, "{\"keys\":[1]}".into(), &p);
+            true
+        })
+        .unwrap();
+        assert_eq!((rec.version, rec.next_fetch_at, rec.completed), (1, 10 + 540_000, 1));
+        assert!(!claim(&s, "k", 500_000, &p, false));
+        assert!(claim(&s, "k", 540_010, &p, false));
+        let rec = update(&s, "k", |r| {
+            r.succeed(540_020, "{\"keys\":[1]}".into(), &p);
+            true
+        })
+        .unwrap();
+        assert_eq!(rec.version, 1, "same document: no re-parse anywhere");
+        let rec = update(&s, "k", |r| {
+            r.succeed(540_030, "{\"keys\":[2]}".into(), &p);
+            true
+        })
+        .unwrap();
+        assert_eq!(rec.version, 2);
+    }
+
+    #[test]
+    fn failure_backs_off_exponentially_keeps_keys_until_max_staleness() {
+        let p = policy();
+        let mut r = Record::default();
+        r.succeed(0, "{}".into(), &p);
+        let mut delays = Vec::new();
+        for i in 0..10 {
+            r.fail(1_000 * i, "boom".into(), &p, 0);
+            delays.push(r.next_fetch_at - 1_000 * i);
+        }
+        assert_eq!(delays, vec![500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000, 30_000]);
+        assert_eq!(r.jwks.as_deref(), Some("{}"));
+        assert!(r.usable(p.max_staleness_ms, &p));
+        assert!(!r.usable(p.max_staleness_ms + 1, &p));
+        // Jitter spreads the second half of the delay.
+        assert_eq!(p.backoff_ms(1, 999), 999);
+        assert_eq!(p.backoff_ms(100, 500), 45_000);
+        r.succeed(5, "{}".into(), &p);
+        assert_eq!(r.failures, 0);
+    }
+
+    #[test]
+    fn unknown_kid_refetch_is_rate_limited() {
+        let s = Store::default();
+        let p = policy();
+        update(&s, "k", |r| {
+            r.succeed(0, "{}".into(), &p);
+            true
+        });
+        assert!(claim(&s, "k", 1_000, &p, true));
+        assert!(!claim(&s, "k", 1_001, &p, true), "in flight");
+        update(&s, "k", |r| {
+            r.succeed(1_500, "{}".into(), &p);
+            true
+        });
+        assert!(!claim(&s, "k", 30_999, &p, true), "rate limited");
+        assert!(claim(&s, "k", 31_000, &p, true));
+    }
+
+    #[test]
+    fn discovery_document_checks() {
+        let doc = br#"{"issuer":"https://idp","jwks_uri":"https://idp/keys","other":1}"#;
+        assert_eq!(parse_discovery(doc, "https://idp").unwrap(), "https://idp/keys");
+        assert!(parse_discovery(doc, "https://idp/").unwrap_err().contains("names issuer"));
+        assert!(parse_discovery(br#"{"issuer":"https://idp"}"#, "https://idp").unwrap_err().contains("no jwks_uri"));
+        assert!(parse_discovery(br#"{"issuer":"https://idp","jwks_uri":"file:///x"}"#, "https://idp").is_err());
+        assert!(parse_discovery(
+            br#"{"issuer":"https://idp","issuer":"https://evil","jwks_uri":"https://x"}"#,
+            "https://evil"
+        )
+        .is_err());
+        assert!(parse_discovery(b"<html>", "https://idp").is_err());
+    }
+
+    #[test]
+    fn garbage_in_shared_data_is_a_fresh_record() {
+        let s = Store::default();
+        s.set("k", b"not json", None);
+        let (rec, cas) = load(&s, "k");
+        assert_eq!(rec, Record::default());
+        assert_eq!(cas, Some(1));
+        assert!(claim(&s, "k", 0, &policy(), false));
+    }
+}
