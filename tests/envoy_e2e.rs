@@ -1,0 +1,196 @@
+//! End-to-end tests through a real Envoy 1.40 (installed by scripts/install-envoy.sh).
+//!
+//! `native_jwt_authn_*` run Envoy's own jwt_authn filter on the same topology: they prove the
+//! infrastructure (Envoy, templates, demo IdP, echo upstream, client) independently of the
+//! plugin. `wasm_filter_*` run the plugin built at target/wasm32-wasip1/release.
+
+mod support;
+
+use demo_idp::{jwks, mint, now_secs, tamper_signature, Alg, EchoServer, IdpServer, SigningKey};
+use serde_json::{json, Value};
+use support::{bearer, EnvoyProcess, JWT_AUTHN_TEMPLATE, WASM_TEMPLATE};
+
+const ISSUER: &str = "https://idp.example.com";
+const AUDIENCE: &str = "demo-api";
+
+/// The demo provider with the fixed keys' JWKS inline (jwt_authn schema, valid for both).
+fn local_jwks_config(jwks_json: &str) -> Value {
+    json!({
+        "providers": {
+            "demo": {
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                "local_jwks": { "inline_string": jwks_json },
+                "claim_to_headers": [{ "header_name": "x-jwt-sub", "claim_name": "sub" }]
+            }
+        },
+        "rules": [{ "match": { "prefix": "/" }, "requires": { "provider_name": "demo" } }]
+    })
+}
+
+struct Rig {
+    // Envoy first: dropped (killed) before the upstream goes away.
+    envoy: EnvoyProcess,
+    echo: EchoServer,
+    key: SigningKey,
+}
+
+fn start_local_jwks(template: &str) -> Rig {
+    let key = SigningKey::fixed(Alg::RS256);
+    let es = SigningKey::fixed(Alg::ES256);
+    let config = local_jwks_config(&jwks(&[&key, &es])).to_string();
+    let echo = EchoServer::start("127.0.0.1:0");
+    let port = echo.address().port().to_string();
+    let envoy = EnvoyProcess::start(
+        template,
+        &[("UPSTREAM_HOST", "127.0.0.1"), ("UPSTREAM_PORT", &port), ("PLUGIN_CONFIG_JSON", &config)],
+        1,
+    );
+    Rig { envoy, echo, key }
+}
+
+fn token(key: &SigningKey, sub: &str) -> String {
+    let now = now_secs();
+    mint(key, json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 300 }))
+}
+
+/// Valid → 200 with the identity header at the upstream; missing → 401 with a Bearer
+/// challenge; tampered signature → 401. The upstream sees only the valid request.
+fn three_checks(rig: &Rig) {
+    let good = token(&rig.key, "alice");
+
+    let r = rig.envoy.get("/hello?x=1", &[("authorization", &bearer(&good))]);
+    assert_eq!(r.status, 200, "valid token: expected 200, got {} {}", r.status, r.text());
+    let seen = r.json().unwrap_or_else(|e| panic!("valid token: upstream echo expected: {e}"));
+    assert_eq!(seen["path"], "/hello?x=1", "{seen}");
+    assert_eq!(seen["headers"]["x-jwt-sub"], "alice", "claim_to_headers header missing at the upstream: {seen}");
+    assert_eq!(rig.echo.request_count(), 1);
+
+    let r = rig.envoy.get("/hello", &[]);
+    assert_eq!(r.status, 401, "missing token: expected 401, got {} {}", r.status, r.text());
+    let challenge = r.header("www-authenticate").unwrap_or_default();
+    assert!(challenge.starts_with("Bearer realm="), "missing token: www-authenticate is {challenge:?}");
+
+    let r = rig.envoy.get("/hello", &[("authorization", &bearer(&tamper_signature(&good)))]);
+    assert_eq!(r.status, 401, "tampered signature: expected 401, got {} {}", r.status, r.text());
+
+    assert_eq!(rig.echo.request_count(), 1, "a rejected request reached the upstream");
+}
+
+#[test]
+fn native_jwt_authn_local_jwks_smoke() {
+    let rig = start_local_jwks(JWT_AUTHN_TEMPLATE);
+    three_checks(&rig);
+    let stats = rig.envoy.admin_stats("jwt_authn\\.(allowed|denied)$");
+    assert_eq!(stats.get("http.ingress.jwt_authn.allowed").map(String::as_str), Some("1"), "{stats:?}");
+    assert_eq!(stats.get("http.ingress.jwt_authn.denied").map(String::as_str), Some("2"), "{stats:?}");
+}
+
+#[test]
+fn wasm_filter_local_jwks_smoke() {
+    let rig = start_local_jwks(WASM_TEMPLATE);
+    three_checks(&rig);
+}
+
+/// The harness fails fast, with Envoy's own words, when Envoy rejects its configuration.
+#[test]
+fn native_jwt_authn_bad_config_fails_fast_with_log() {
+    let config = json!({ "providers": { "demo": { "no_such_field": true } } }).to_string();
+    let started = std::time::Instant::now();
+    let result = EnvoyProcess::try_start(
+        JWT_AUTHN_TEMPLATE,
+        &[("UPSTREAM_HOST", "127.0.0.1"), ("UPSTREAM_PORT", "1"), ("PLUGIN_CONFIG_JSON", &config)],
+        1,
+    );
+    let Err(msg) = result else { panic!("Envoy accepted an invalid jwt_authn configuration") };
+    assert!(msg.contains("Envoy exited early"), "{msg}");
+    assert!(msg.contains("no_such_field"), "Envoy's log should name the bad field: {msg}");
+    assert!(started.elapsed() < support::START_TIMEOUT, "took {:?}", started.elapsed());
+}
+
+/// The `idp` cluster and the demo IdP serve a remote JWKS to Envoy (native filter).
+#[test]
+fn native_jwt_authn_remote_jwks_smoke() {
+    let idp = IdpServer::start("127.0.0.1:0");
+    let echo = EchoServer::start("127.0.0.1:0");
+    let config = json!({
+        "providers": {
+            "descope": {
+                "issuer": idp.issuer(),
+                "audiences": [idp.project_id()],
+                "remote_jwks": {
+                    "http_uri": { "uri": idp.jwks_uri(), "cluster": "idp", "timeout": "2s" },
+                    "cache_duration": "300s"
+                },
+                "claim_to_headers": [{ "header_name": "x-jwt-sub", "claim_name": "sub" }]
+            }
+        },
+        "rules": [{ "match": { "prefix": "/" }, "requires": { "provider_name": "descope" } }]
+    })
+    .to_string();
+    let (echo_port, idp_port) = (echo.address().port().to_string(), idp.address().port().to_string());
+    let envoy = EnvoyProcess::start(
+        JWT_AUTHN_TEMPLATE,
+        &[
+            ("UPSTREAM_HOST", "127.0.0.1"),
+            ("UPSTREAM_PORT", &echo_port),
+            ("IDP_HOST", "127.0.0.1"),
+            ("IDP_PORT", &idp_port),
+            ("PLUGIN_CONFIG_JSON", &config),
+        ],
+        1,
+    );
+    let token = idp.mint(idp.claims("alice", &[("T1", &["admin"], &[])], 300));
+    let r = envoy.get("/", &[("authorization", &bearer(&token))]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().unwrap_or_default()["headers"]["x-jwt-sub"], "alice");
+    assert!(idp.jwks_fetches() >= 1, "Envoy never fetched the JWKS");
+    let es = idp.mint_alg(Alg::ES256, idp.claims("bob", &[], 300)).unwrap_or_default();
+    assert_eq!(envoy.get("/", &[("authorization", &bearer(&es))]).status, 200);
+    assert_eq!(envoy.get("/", &[("authorization", &bearer(&tamper_signature(&token)))]).status, 401);
+}
+
+/// tests/support `render` and scripts/render-envoy-config.sh render both templates identically.
+#[test]
+fn renderers_agree_on_wasm_and_jwt_authn_templates() {
+    let keys = demo_idp::fixed_keys_all_algs();
+    let refs: Vec<&SigningKey> = keys.iter().collect();
+    let pretty_jwks = serde_json::to_string_pretty(&demo_idp::jwks_value(&refs)).unwrap_or_default();
+    // serde_json sorts keys: give both renderers that order so the texts can be compared.
+    let config = serde_json::to_string_pretty(&local_jwks_config(&pretty_jwks)).unwrap_or_default();
+    let vars = [
+        ("LISTEN_PORT", "10000"),
+        ("ADMIN_PORT", "9901"),
+        ("UPSTREAM_HOST", "upstream.local"),
+        ("UPSTREAM_PORT", "8080"),
+        ("IDP_HOST", "127.0.0.1"),
+        ("IDP_PORT", "8081"),
+        ("WASM_PATH", "/opt/plugin/jwt_authn_wasm.wasm"),
+        ("PLUGIN_CONFIG_JSON", &config),
+    ];
+    let map: std::collections::BTreeMap<String, String> =
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    for template in [WASM_TEMPLATE, JWT_AUTHN_TEMPLATE] {
+        let path = support::template_path(template);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let ours = support::render(&text, &map).unwrap_or_else(|e| panic!("render {template}: {e}"));
+        assert!(ours.contains("address: \"127.0.0.1\", port_value: 10000"), "default LISTEN_HOST: {ours}");
+        let mut cmd = std::process::Command::new(support::repo_root().join("scripts/render-envoy-config.sh"));
+        cmd.arg(&path).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        for (k, v) in vars {
+            cmd.arg(format!("{k}={v}"));
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("render-envoy-config.sh: {e}"));
+        assert!(out.status.success(), "render-envoy-config.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), ours, "renderers differ on {template}");
+    }
+    let mut missing = map.clone();
+    missing.remove("UPSTREAM_PORT");
+    let text = std::fs::read_to_string(support::template_path(WASM_TEMPLATE)).unwrap_or_default();
+    let err = support::render(&text, &missing).err().unwrap_or_default();
+    assert!(err.contains("UPSTREAM_PORT"), "{err}");
+    missing.insert("UPSTREAM_PORT".into(), "1".into());
+    missing.insert("PLUGIN_CONFIG_JSON".into(), "{not json".into());
+    let err = support::render(&text, &missing).err().unwrap_or_default();
+    assert!(err.contains("PLUGIN_CONFIG_JSON is not valid JSON"), "{err}");
+}
