@@ -3,7 +3,7 @@
 //! Only public-key operations happen here, so the rsa crate's Marvin timing issue
 //! (RUSTSEC-2023-0071, private-key decryption) does not apply.
 
-use crate::jwk::{Alg, PublicKey};
+use crate::jwk::{Alg, Jwk, PublicKey};
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
 use sha2::{Digest, Sha256, Sha384, Sha512};
@@ -16,10 +16,10 @@ pub enum VerifyError {
     BadSignature,
 }
 
-/// What the filter needs from a verification backend. The pure-Rust one lives here; a host
-/// (BoringSSL through Envoy's foreign function) one can stand beside it.
+/// What the filter needs from a verification backend: the pure-Rust one here, or the host's
+/// BoringSSL through Envoy's `verify_signature` foreign function (`filter::crypto`).
 pub trait SignatureVerifier {
-    fn verify(&self, alg: Alg, key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> Result<(), VerifyError>;
+    fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<(), VerifyError>;
 }
 
 /// Pure-Rust verification (rsa, p256, p384 crates).
@@ -27,7 +27,14 @@ pub trait SignatureVerifier {
 pub struct PureRust;
 
 impl SignatureVerifier for PureRust {
-    fn verify(&self, alg: Alg, key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+        verify_key(alg, &key.key, signing_input, signature)
+    }
+}
+
+/// Verifies `signature` over `signing_input` with `key` for `alg`, in pure Rust.
+pub fn verify_key(alg: Alg, key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+    {
         if !key.supports(alg) {
             return Err(VerifyError::KeyMismatch);
         }
@@ -80,9 +87,24 @@ impl SignatureVerifier for PureRust {
 /// modulus length (RFC 8017 §8.2.2 step 1) and, as an integer, below the modulus (step 2.b);
 /// the crate's PSS path skips the latter, which would let `s + n` pass for `s`.
 fn rsa_verify<S: rsa::traits::SignatureScheme>(key: &RsaPublicKey, scheme: S, digest: &[u8], signature: &[u8]) -> bool {
-    signature.len() == key.size()
-        && BigUint::from_bytes_be(signature) < *key.n()
-        && key.verify(scheme, digest, signature).is_ok()
+    rsa_signature_in_range(key, signature) && key.verify(scheme, digest, signature).is_ok()
+}
+
+/// The cheap RSA checks (length, below the modulus), also applied before host verification.
+pub fn rsa_signature_in_range(key: &RsaPublicKey, signature: &[u8]) -> bool {
+    signature.len() == key.size() && BigUint::from_bytes_be(signature) < *key.n()
+}
+
+/// Known answers (made once with the openssl CLI) for checking a verification backend at
+/// start-up, and for the unit tests: an RS256 and an ES256 signature over [`kat::MSG`].
+pub mod kat {
+    pub const MSG: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9";
+    pub const RSA_N: &str = "r-liBbZvgC04dpr7T5SwVhHe-QpqiYvViNJBBoPUDE1o3u9KV_8hpnHlEHnsxkc2Q1G4je5ipClijK6LxRydxqhFGjVK2fnKRbRWYUHBwQj4q2K3baU-ZfYJdHkVRFoHI9DL5xGIukJR6ka6abFMPLtbmiZwxzFxVsQ9G9FVtPBQmofsKk4XtkrnfziRRRNNYjPx0cap9N4b_4HJHe9OdijkqQY02g_LsZVz4pS6sPT--YkbGTTCSDqSCXq75PDyXAJ8HqHBrWR3tg3qTEpeOawx8qZY2B1UFPudUAZriz5XaVoG_puYT9bOzh0q17ZYUXQyWxmfNbGuEjAbrfw49Q";
+    pub const RSA_E: &str = "AQAB";
+    pub const SIG_RS256: &str = "CkQnk0ncn5d8n8uM8zb_N0gf55B7LDRA1JrvRCL2I0GgUPL4teDGAX2bmMBc6nRHRqAXKhURqGNzanXp_4qAvxinG8zgCFbeHzA-Z-Vrh0u5-EtL_IxiuzHcvJPu_aDqycipUJileKc8U70SD5uA2oPS6wA3b0U6UVlys0jNCWbDvdlKBuhLegflNIoJG6nZ-yjvSuV5dIq2I-BfNoAo3YnaYcI-ebGTvF7lutNej2BxLzGhh1ZfaCfpOwKFM7I5CCEpzkGPPXJMSfg_Hg_p1b4wlJcDcL1E6G8lR_R6TLHRtqoy0SRML8SVN2wxjcbhiFJ0puI-3oramyY3PIHQpw";
+    pub const P256_X: &str = "lB7qIBjp7OTPmnyFsU8EphIemuIT9szezjhfQzx3XKE";
+    pub const P256_Y: &str = "IvxZgrQab6pre9fKShqrOE6ClocB2dlo54KJQltPWZI";
+    pub const SIG_ES256: &str = "U9rh__BucfvCupKodChzlI7N9pXDavpyao3AIcQNoyrUx-BeW7QyLavzbWAoVVKhYSNRPf22hzgKPPpTxjEmmg";
 }
 
 #[cfg(test)]
@@ -93,8 +115,7 @@ mod tests {
     // Signatures over MSG by the `A` keys of `jwk::test_keys`, made with the openssl CLI
     // (`openssl dgst -sha256 -sign … [-sigopt rsa_padding_mode:pss -sigopt
     // rsa_pss_saltlen:digest|20|0 -sigopt rsa_mgf1_md:sha256]`; ECDSA converted DER → r || s).
-    const MSG: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9";
-    const SIG_RS256: &str = "CkQnk0ncn5d8n8uM8zb_N0gf55B7LDRA1JrvRCL2I0GgUPL4teDGAX2bmMBc6nRHRqAXKhURqGNzanXp_4qAvxinG8zgCFbeHzA-Z-Vrh0u5-EtL_IxiuzHcvJPu_aDqycipUJileKc8U70SD5uA2oPS6wA3b0U6UVlys0jNCWbDvdlKBuhLegflNIoJG6nZ-yjvSuV5dIq2I-BfNoAo3YnaYcI-ebGTvF7lutNej2BxLzGhh1ZfaCfpOwKFM7I5CCEpzkGPPXJMSfg_Hg_p1b4wlJcDcL1E6G8lR_R6TLHRtqoy0SRML8SVN2wxjcbhiFJ0puI-3oramyY3PIHQpw";
+    use super::kat::{MSG, SIG_ES256, SIG_RS256};
     const SIG_RS384: &str = "F-4VxGY7WL9GF9if7t1DFDSG1bbgPR6OL95WBip_85o4l0XoAZWx6BKX8xxd-VdM062mnuiEXi6VE46Xf9nX3AnAy808w3VOW42gGPnb2eRLwMt3yuKVhHJUVkcrhfz9rUx6XoFcUK9Kf-CpR-7Y7ZS2oZazm0QuW02hCmz7yXZUj1CmEU0PA0QVuovLO0EqJTHjUtafvRHR9Qnj0OmEfvCfqxf2AQho98zoDiTwdHqjIaq9LDSKanRRwqhRlsD1oAy4fHWP8h0AtThm29YmkH0fi456R8dpirFfAzfiSXyISfpAxI5AR3IorfVr8NvZsBL2C3Zyu8X-zk0mKArzqg";
     const SIG_RS512: &str = "KR4YOHUKUYEiodt5iG6CnZgQB7bjYcRty1qEljjs3B_hI27AN_qwSZI_e2AAdgyF3pKl8vFvrqcWrjIqD2HMbpGbkwFNkqxtRZb2bAnONWyFGNb_C2fs0q3LaIM3PaMMS10LSpKX0soWpZJHgQ8hF_kuSiOnj7wo0Hd8E5h2eoSLm_yvz88sF_390r3H9rofd0GMA8JJhUMoqHthUrg8x2kGXlFhjEmt5PGW72RhU97vfMM2uycaXD8Ue4J89AgISXVsi1xM60VNYZYSyJnJ1AeVnApX270zDVIz_4V6gCi3mD9DZyzn4hTJbJ6gpkr2LvOuKt5WrJeRodUAO9G8Nw";
     const SIG_PS256: &str = "J007mQN4KCbIywLiSm2-fHjLSN8WzKOKHPCxSdrjWUsbY1Ql9SUCO5uw8Qq91onYwOHGGKaOQZOPE5VogiUBf0jFMtgPeuFp-EcfvEmgNlEAogI21zq0DlU_N-zIaAOmHlxh2bp6RnO5N-AvMAh-t1tbm-GDws8JubAM27s2VuRkNVsXV7uqvp6iB4BQpJqp3IOgUUkjl6-dYVA2WfC3KhHplEOcsOGqa9o2XH0t1K2k6qzvo8CXUuZcifRMPxwgoBCpqGhkt7MVQ-lrFUCtSvAtd9ndyC4--Ru3Ct20bGrYCbB_9ehxkZyAyvSWNWhiJYeAB19aI7m4FalkI4PAuQ";
@@ -102,11 +123,10 @@ mod tests {
     const SIG_PS512: &str = "bpKYUzlwfDQhF8Oh7Ik7FInJAlWtW8XygZMunoPKBhZRYGkO7YLd9eLSSaFVsX15ZQ29IydyEOuBer2aSHX3bGXNSpMIy9JnMh01MYK0E8Jw4mtKS3m6Jzdc5Pkhc2RzRhnRH33FtcdN9eu-mk3sHMJu5Ldkut-i-ZL9pJas2F6aC9MFhynkeoec06e0owvuhub6H2uaVKwrWih7x69v_ZlloiVObDnVCPKLr8Bi9BDuSzu56TmhT9leMLGCaTGWh58_3ixv76Korf7-iXUz010IjjrxV4M2JW1U4HX_N1GOoF2OeHQ_Z9_LdbrvGhcp55KB7UmEWFJbUuquY6KmBg";
     const SIG_PS256_SALT20: &str = "N3e2zgK6FxoQzQdtWP4WFaVHiqyu6OlpaQDQXFMY_s_opAtmuh8ZjurD4zCCRmDrTpA1rf0PzWlOsL0tfd0Q5wBToth6kNFJyTZQN05TtkdK_Pg2CbdaOD_0JrfLD7A2aMVM0Wr7FlmGMlE7wsRo9bpc0XlcIR2OgNGCGwPuX7ZPKv9w_uASOGmgZ_j85rlp3KjsqCFqVCBfhhg0I5KSvMDRr681bIIVWMmOqU4N6E0BQqoUbikOSAWZsH-gtSVs0kwjtEr9PgLG1MjW4kQ0wVHILOKlk_FFDLIaas37jM4sj4cvHbCUXohOWdF9QfGG9J661wc9SBFeSVoDjjjfkQ";
     const SIG_PS256_SALT0: &str = "l3nBb4VM_G-uibSDxwqRd4oiSGvGHiyK8JmbAmYcHbAQxYpVagFFcwc4mb0XJW-3_HKcPIeF61gL0tR8RDqPoiKKWdjtjPli94SiEFTcxvP5h-oPnJKDTZA50D7O3GFgnjK847SDEb7u-BnsarkX9hYP1SZMYbgsiaWdvbjq9VDI0tBpnGQoSHag5Wu313LHWMpxCVVP2gdRxXB-VagZkBb9dzkdnhEV-uefN7E2N32fJnHhaHvO_78lhQxVChKUFc6seTyKGHEoAFqN6Uf5jSgAk0WSeas_wFDW31-0nhQqNOkBNU17bL2Y8RArtzcJ-U6AZxN5ejB8Oe9BixPk3w";
-    const SIG_ES256: &str = "U9rh__BucfvCupKodChzlI7N9pXDavpyao3AIcQNoyrUx-BeW7QyLavzbWAoVVKhYSNRPf22hzgKPPpTxjEmmg";
     const SIG_ES384: &str = "K0mKGVn9T6ljkOJbmOgt4GgfH-8V_PuHQhOv5JDfvubZoHmAjDLAbslWaLIdjCgD5s_ly1713342ImSjmGD8LiKEOMSg8evq6vat91aViyJ1rWE2uBgvnq_gkvTQ1ELZ";
 
     fn verify(alg: Alg, key: &PublicKey, msg: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
-        PureRust.verify(alg, key, msg, sig)
+        verify_key(alg, key, msg, sig)
     }
 
     fn cases() -> Vec<(Alg, &'static str, PublicKey, PublicKey)> {

@@ -202,7 +202,7 @@ pub fn verify_signature(jws: &Jws<'_>, set: &JwkSet, crypto: &dyn SignatureVerif
     let mut tried = 0usize;
     for jwk in set.candidates(jws.header.kid.as_deref(), jws.header.alg).take(MAX_KEYS_TRIED) {
         tried = tried.saturating_add(1);
-        if crypto.verify(jws.header.alg, &jwk.key, jws.signing_input.as_bytes(), &jws.signature).is_ok() {
+        if crypto.verify(jws.header.alg, jwk, jws.signing_input.as_bytes(), &jws.signature).is_ok() {
             return Ok(());
         }
     }
@@ -315,7 +315,7 @@ fn quoted_safe(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::crypto::VerifyError;
-    use crate::jwk::{Alg, PublicKey};
+    use crate::jwk::{Alg, Jwk};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use serde_json::json;
@@ -333,9 +333,9 @@ mod tests {
         calls: Cell<usize>,
     }
     impl SignatureVerifier for FakeCrypto {
-        fn verify(&self, alg: Alg, key: &PublicKey, _: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
+        fn verify(&self, alg: Alg, key: &Jwk, _: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
             self.calls.set(self.calls.get() + 1);
-            if !key.supports(alg) {
+            if !key.key.supports(alg) {
                 return Err(VerifyError::KeyMismatch);
             }
             if sig == b"ok" {

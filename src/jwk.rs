@@ -9,6 +9,7 @@ use base64::Engine;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
+use crate::hostsig;
 use std::fmt;
 
 /// The JWS algorithms the filter accepts. `none`, every HMAC algorithm, EdDSA and anything
@@ -71,6 +72,15 @@ impl PublicKey {
             }
             PublicKey::P256(_) => alg == Alg::ES256,
             PublicKey::P384(_) => alg == Alg::ES384,
+        }
+    }
+
+    /// DER SubjectPublicKeyInfo, the form a host verifier (BoringSSL) takes.
+    pub fn spki_der(&self) -> Vec<u8> {
+        match self {
+            PublicKey::Rsa(k) => hostsig::rsa_spki(&k.n().to_bytes_be(), &k.e().to_bytes_be()),
+            PublicKey::P256(k) => hostsig::ec_spki(hostsig::Curve::P256, k.to_encoded_point(false).as_bytes()),
+            PublicKey::P384(k) => hostsig::ec_spki(hostsig::Curve::P384, k.to_encoded_point(false).as_bytes()),
         }
     }
 
@@ -201,16 +211,29 @@ fn has_roca_fingerprint(n: &[u8]) -> bool {
     })
 }
 
-/// One usable key of a JWKS.
-#[derive(Debug)]
+/// One usable key of a JWKS, prepared once per JWKS version.
 pub struct Jwk {
     pub kid: Option<String>,
     /// The key's own `alg`, if the JWKS named one: the token must then use exactly it.
     pub alg: Option<Alg>,
     pub key: PublicKey,
+    /// `key` as DER SubjectPublicKeyInfo, for host verification.
+    pub spki: Vec<u8>,
+}
+
+impl fmt::Debug for Jwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `key` prints redacted; `spki` is the same material in DER and is left out.
+        f.debug_struct("Jwk").field("kid", &self.kid).field("alg", &self.alg).field("key", &self.key).finish_non_exhaustive()
+    }
 }
 
 impl Jwk {
+    pub fn new(kid: Option<String>, alg: Option<Alg>, key: PublicKey) -> Jwk {
+        let spki = key.spki_der();
+        Jwk { kid, alg, key, spki }
+    }
+
     /// The algorithm comes from the key: a token's `alg` must fit the key type and, when the
     /// key names an `alg`, equal it.
     pub fn accepts(&self, alg: Alg) -> bool {
@@ -349,7 +372,7 @@ fn parse_key(m: &Map<String, Value>) -> Result<Jwk, String> {
             return Err(format!("alg {} does not fit this key ({key:?})", alg.name()));
         }
     }
-    Ok(Jwk { kid, alg, key })
+    Ok(Jwk::new(kid, alg, key))
 }
 
 /// An optional member that must be a string when present.
@@ -373,12 +396,12 @@ fn b64_member(m: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
 pub(crate) mod test_keys {
     use super::*;
 
-    pub const RSA_A_N: &str = "r-liBbZvgC04dpr7T5SwVhHe-QpqiYvViNJBBoPUDE1o3u9KV_8hpnHlEHnsxkc2Q1G4je5ipClijK6LxRydxqhFGjVK2fnKRbRWYUHBwQj4q2K3baU-ZfYJdHkVRFoHI9DL5xGIukJR6ka6abFMPLtbmiZwxzFxVsQ9G9FVtPBQmofsKk4XtkrnfziRRRNNYjPx0cap9N4b_4HJHe9OdijkqQY02g_LsZVz4pS6sPT--YkbGTTCSDqSCXq75PDyXAJ8HqHBrWR3tg3qTEpeOawx8qZY2B1UFPudUAZriz5XaVoG_puYT9bOzh0q17ZYUXQyWxmfNbGuEjAbrfw49Q";
+    pub const RSA_A_N: &str = crate::crypto::kat::RSA_N;
     pub const RSA_E: &str = "AQAB";
     pub const RSA_B_N: &str = "tXJq6glWdMj_2ehpDX8Uz7JTcu2I55SvA4ZMIaHSvoZIl4scEKTDXfm90NIt2AK-LljTNpv8MsP0P4ZphWmJ8etewEoHlwM9JJbXkTkbv5f59fm1Ek4H-_5Ur4VfurDZtVmZBQl51fXc6OJd7fe8PaS3sdQSxAdTwFQYv8j7eWojbzGh3WzUkm3lrLGZgnOO3hZiIagyC3DurB1uJz1WBrX2f6gGne0uEdwWEs7Afwv-zuHfaQKsIcczlbMcnw-dZzOZcaCHOzyqVwH_NFru81JDNLw-GepzDWDKKmC8EOk739Nfrya3we01sC6GO8ordGgxIXcK5J9BqVElU99CKQ";
     pub const RSA_1024_N: &str = "whnmTSx_TNieGudec6Gy3bjrvW4620zE2770VUz97tBG3o0T1r7Cwx43Cx4Orqy3prCTEP4vZvrnTF0YhCh6aKk8p6tzeVyWkRyrD1BPfWyUixUM4MA7HNhzSSa8QdRa1k4gIJVnzF75t5qDvOSiOtfcyGgwXSCypy3t5Ti6ooc";
-    pub const P256_A_X: &str = "lB7qIBjp7OTPmnyFsU8EphIemuIT9szezjhfQzx3XKE";
-    pub const P256_A_Y: &str = "IvxZgrQab6pre9fKShqrOE6ClocB2dlo54KJQltPWZI";
+    pub const P256_A_X: &str = crate::crypto::kat::P256_X;
+    pub const P256_A_Y: &str = crate::crypto::kat::P256_Y;
     pub const P256_B_X: &str = "u3IYE29fP_5rn1THiqRuQjtf9ubumfriS9lh47qJ80c";
     pub const P256_B_Y: &str = "C2chc1Q6YktkNsGNCAg_0Qv7139LltqjgbWNoJSDcYw";
     pub const P384_A_X: &str = "LstpRVPsHOw_JLeuKWCxYljDCvSmO-5tSIOTpJdZp0sIa-HQfaPi4bCfi4yaSIJ7";
@@ -698,7 +721,7 @@ mod tests {
     }
 
     fn set(keys: Vec<(Option<&str>, Option<Alg>, PublicKey)>) -> JwkSet {
-        JwkSet { keys: keys.into_iter().map(|(kid, alg, key)| Jwk { kid: kid.map(str::to_owned), alg, key }).collect() }
+        JwkSet { keys: keys.into_iter().map(|(kid, alg, key)| Jwk::new(kid.map(str::to_owned), alg, key)).collect() }
     }
 
     fn kids<'a>(it: impl Iterator<Item = &'a Jwk>) -> Vec<Option<&'a str>> {

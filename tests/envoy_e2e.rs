@@ -92,6 +92,22 @@ fn wasm_filter_local_jwks_smoke() {
     three_checks(&rig);
 }
 
+/// Envoy 1.40 offers BoringSSL through `verify_signature`: the start-up known-answer check
+/// must pick it (gauge `crypto.host` = 1), and it must decide RS256 and ES256 both ways.
+#[test]
+fn wasm_filter_verifies_with_host_boringssl() {
+    let rig = start_local_jwks(WASM_TEMPLATE);
+    assert_eq!(rig.envoy.stat("wasmcustom.jwt_authn_wasm.crypto.host"), Some(1), "host crypto path not active");
+    for key in [SigningKey::fixed(Alg::RS256), SigningKey::fixed(Alg::ES256)] {
+        let good = token(&key, "carol");
+        let r = rig.envoy.get("/", &[("authorization", &bearer(&good))]);
+        assert_eq!(r.status, 200, "{:?}: {}", key.alg(), r.text());
+        let r = rig.envoy.get("/", &[("authorization", &bearer(&tamper_signature(&good)))]);
+        assert_eq!(r.status, 401, "{:?} tampered", key.alg());
+        assert_eq!(r.json().unwrap()["code"], "jwt_signature_invalid");
+    }
+}
+
 /// The harness fails fast, with Envoy's own words, when Envoy rejects its configuration.
 #[test]
 fn native_jwt_authn_bad_config_fails_fast_with_log() {

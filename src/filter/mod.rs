@@ -1,6 +1,7 @@
 //! The proxy-wasm layer: a root context that owns the configuration and background work,
 //! and short-lived HTTP contexts that only decide.
 
+pub mod crypto;
 mod http;
 mod keys;
 mod root;

@@ -5,7 +5,7 @@
 use super::keys::{self, ProviderKeys, Remote, RequestKeys};
 use super::stats::Stats;
 use crate::config::{split_uri, Config, ProviderId};
-use crate::crypto::PureRust;
+use super::crypto::Crypto;
 use crate::decision::{local_reply, mutations, Authenticator, Verdict, Verified};
 use crate::extract::path_only;
 use crate::host::{self, HostRequest, HostStore};
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub struct Filter {
     pub config: Config,
-    pub crypto: PureRust,
+    pub crypto: Crypto,
     pub stats: Stats,
     keys: Vec<RefCell<ProviderKeys>>,
     /// Dispatched fetches of this VM.
@@ -67,10 +67,14 @@ pub enum Step {
 impl Filter {
     pub fn new(config: Config) -> Filter {
         let keys = keys::build(&config);
+        let crypto = Crypto::detect();
+        log::info!("jwt_authn_wasm: signature verification: {}", crypto.describe());
+        let stats = Stats::define();
+        stats.crypto_path(crypto == Crypto::Host);
         Filter {
             config,
-            crypto: PureRust,
-            stats: Stats::define(),
+            crypto,
+            stats,
             keys,
             calls: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),

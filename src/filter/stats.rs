@@ -12,10 +12,15 @@ pub struct Stats {
     identity_header_skipped: Option<u32>,
     jwks_fetch_ok: Option<u32>,
     jwks_fetch_failed: Option<u32>,
+    crypto_host: Option<u32>,
 }
 
 fn counter(name: &str) -> Option<u32> {
-    match hostcalls::define_metric(MetricType::Counter, &format!("{PREFIX}.{name}")) {
+    define(MetricType::Counter, name)
+}
+
+fn define(kind: MetricType, name: &str) -> Option<u32> {
+    match hostcalls::define_metric(kind, &format!("{PREFIX}.{name}")) {
         Ok(id) => Some(id),
         Err(status) => {
             log::warn!("could not define metric {name}: {status:?}");
@@ -39,6 +44,7 @@ impl Stats {
             identity_header_skipped: counter("identity_header_skipped"),
             jwks_fetch_ok: counter("jwks_fetch.ok"),
             jwks_fetch_failed: counter("jwks_fetch.failed"),
+            crypto_host: define(MetricType::Gauge, "crypto.host"),
         }
     }
 
@@ -60,5 +66,12 @@ impl Stats {
 
     pub fn jwks_fetch_failed(&self) {
         bump(self.jwks_fetch_failed);
+    }
+
+    /// 1 when signatures are verified by the host's BoringSSL, 0 for pure Rust.
+    pub fn crypto_path(&self, host: bool) {
+        if let Some(id) = self.crypto_host {
+            let _ = hostcalls::record_metric(id, u64::from(host));
+        }
     }
 }
