@@ -79,6 +79,9 @@ pub struct Provider {
     pub forward_payload_header: Option<String>,
     pub pad_forward_payload_header: bool,
     pub claim_to_headers: Vec<ClaimToHeader>,
+    /// Verified-token cache: entries, and the largest token cached.
+    pub cache_size: usize,
+    pub cache_max_token_size: usize,
 }
 
 #[derive(Debug)]
@@ -233,9 +236,8 @@ struct RawProvider {
     header_in_metadata: Option<IgnoredAny>,
     failed_status_in_metadata: Option<IgnoredAny>,
     normalize_payload_in_metadata: Option<IgnoredAny>,
-    /// Accepted so pasted configs load; every request is verified (no token cache yet).
+    /// Sizes the verified-token cache (which is on by default).
     #[serde(default)]
-    #[allow(dead_code)]
     jwt_cache_config: Option<RawJwtCacheConfig>,
 }
 
@@ -243,10 +245,8 @@ struct RawProvider {
 #[serde(deny_unknown_fields)]
 struct RawJwtCacheConfig {
     #[serde(default)]
-    #[allow(dead_code)]
     jwt_cache_size: Option<u32>,
     #[serde(default)]
-    #[allow(dead_code)]
     jwt_max_token_size: Option<u32>,
 }
 
@@ -494,6 +494,16 @@ fn compile_provider(field: &str, name: String, p: RawProvider) -> Result<(Provid
         claim_to_headers.push(ClaimToHeader { header, claim: c.claim_name });
     }
 
+    // proto3: 0 means unset, so 0 keeps the default, as in jwt_authn.
+    let nonzero = |v: Option<u32>, default: usize| v.filter(|n| *n > 0).map_or(default, |n| n as usize);
+    let cache = p.jwt_cache_config.as_ref();
+    let cache_size = nonzero(cache.and_then(|c| c.jwt_cache_size), crate::token_cache::DEFAULT_CAPACITY);
+    let cache_max_token_size =
+        nonzero(cache.and_then(|c| c.jwt_max_token_size), crate::token_cache::DEFAULT_MAX_TOKEN_SIZE);
+    if cache_size > 1_000_000 {
+        return Err(ConfigError::new(format!("{field}.jwt_cache_config.jwt_cache_size"), "at most 1000000 entries"));
+    }
+
     let provider = Provider {
         name,
         issuer: p.issuer,
@@ -508,6 +518,8 @@ fn compile_provider(field: &str, name: String, p: RawProvider) -> Result<(Provid
         forward_payload_header,
         pad_forward_payload_header: p.pad_forward_payload_header,
         claim_to_headers,
+        cache_size,
+        cache_max_token_size,
     };
     Ok((provider, skipped))
 }
@@ -906,6 +918,7 @@ mod tests {
         assert_eq!(p.locations[1], Location::Header { name: "x-token".into(), prefix: None });
         assert_eq!(c.identity_headers, vec!["x-jwt-payload".to_string(), "x-tenant-roles".to_string()]);
         assert!(p.subjects.as_ref().unwrap().matches("user-1"));
+        assert_eq!((p.cache_size, p.cache_max_token_size), (100, crate::token_cache::DEFAULT_MAX_TOKEN_SIZE));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::jwk::JwkSet;
 use crate::jws::{self, Jws, Limits};
 use crate::rules::{find_rule, is_cors_preflight, Requirement};
 use crate::status::Rejection;
+use crate::token_cache::{Entry, TokenCache};
 use serde_json::{Map, Value};
 use std::rc::Rc;
 
@@ -62,6 +63,8 @@ pub enum Verdict {
 
 pub struct Authenticator<'a> {
     pub config: &'a Config,
+    /// Verified-token caches by provider index; empty for none.
+    pub caches: &'a [TokenCache],
     pub keys: &'a dyn KeySource,
     pub crypto: &'a dyn SignatureVerifier,
     /// Unix time in seconds.
@@ -171,6 +174,28 @@ impl Authenticator<'_> {
     }
 
     fn verify(&self, id: ProviderId, p: &Provider, found: Found, audiences: Option<&[String]>) -> Outcome {
+        let policy = ClaimPolicy::for_provider(p, audiences);
+        let cache = self.caches.get(id.0);
+        // A hit skips parsing and the signature, never the claims; and it is used only while
+        // the provider has usable keys (the cache is cleared whenever they change).
+        if let Some(hit) = cache.and_then(|c| c.get(&found.token)) {
+            if matches!(self.keys.lookup(id, None), KeyLookup::Ready(_)) {
+                return match claims::validate(&hit.claims, &policy, self.now) {
+                    Ok(()) => Outcome::Ok(vec![Verified {
+                        provider: id,
+                        location: found.location,
+                        claims: hit.claims,
+                        payload_b64: hit.payload_b64,
+                    }]),
+                    Err(e) => {
+                        if let Some(c) = cache {
+                            c.remove(&found.token);
+                        }
+                        Outcome::Fail(e)
+                    }
+                };
+            }
+        }
         let limits = self.limits();
         let jwt = match jws::parse(&found.token, &limits) {
             Ok(jwt) => jwt,
@@ -184,8 +209,11 @@ impl Authenticator<'_> {
         if let Err(e) = verify_signature(&jwt.jws, &set, self.crypto) {
             return Outcome::Fail(e);
         }
-        if let Err(e) = claims::validate(&jwt.claims, &ClaimPolicy::for_provider(p, audiences), self.now) {
+        if let Err(e) = claims::validate(&jwt.claims, &policy, self.now) {
             return Outcome::Fail(e);
+        }
+        if let Some(c) = cache {
+            c.insert(&found.token, Entry { claims: jwt.claims.clone(), payload_b64: jwt.jws.payload_b64.to_owned() });
         }
         Outcome::Ok(vec![Verified {
             provider: id,
@@ -429,7 +457,7 @@ mod tests {
     fn run(cfg: &Config, r: &Req, mode: KeyMode) -> Verdict {
         let crypto = FakeCrypto { calls: Cell::new(0) };
         let keys = Keys(cfg, mode);
-        Authenticator { config: cfg, keys: &keys, crypto: &crypto, now: NOW }.decide(r)
+        Authenticator { config: cfg, caches: &[], keys: &keys, crypto: &crypto, now: NOW }.decide(r)
     }
     fn verdict(cfg: &Config, path: &str, headers: &[(String, String)]) -> Verdict {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -605,7 +633,7 @@ mod tests {
         let keys = Keys(&cfg, KeyMode::Ready);
         let t = token(json!({"alg": "RS256"}), json!({}), b"bad");
         let r = req("/", &[("authorization", &format!("Bearer {t}"))]);
-        let v = Authenticator { config: &cfg, keys: &keys, crypto: &crypto, now: NOW }.decide(&r);
+        let v = Authenticator { config: &cfg, caches: &[], keys: &keys, crypto: &crypto, now: NOW }.decide(&r);
         assert_eq!(denied(v), Rejection::SignatureInvalid);
         assert_eq!(crypto.calls.get(), MAX_KEYS_TRIED);
     }

@@ -5,7 +5,7 @@
 //!   validate once), [`extract`] (find the token), [`jws`] (parse it), [`jwk`] and
 //!   [`crypto`] (keys and signatures), [`claims`], [`rules`] (which requirement applies),
 //!   [`decision`] (the authenticator and the reply), [`identity`] (claims to headers),
-//!   [`status`] (every rejection reason), [`jwks_cache`] (remote keys shared by workers);
+//!   [`status`] (every rejection reason), [`jwks_cache`] (remote keys shared by workers), [`token_cache`] (verified tokens);
 //! - the proxy-wasm layer in [`filter`], which reads headers, calls the core and applies its
 //!   decision.
 //!
@@ -38,6 +38,7 @@ pub mod jwks_cache;
 pub mod jws;
 pub mod rules;
 pub mod status;
+pub mod token_cache;
 
 // The proxy-wasm layer.
 pub mod filter;

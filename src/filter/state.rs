@@ -11,6 +11,7 @@ use crate::extract::path_only;
 use crate::host::{self, HostRequest, HostStore};
 use crate::jwks_cache::{self, MAX_JWKS_BYTES};
 use crate::status::Rejection;
+use crate::token_cache::TokenCache;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::cell::{Cell, RefCell};
@@ -21,6 +22,8 @@ pub struct Filter {
     pub crypto: Crypto,
     pub stats: Stats,
     keys: Vec<RefCell<ProviderKeys>>,
+    /// Verified-token cache per provider.
+    caches: Vec<TokenCache>,
     /// Dispatched fetches of this VM.
     calls: RefCell<Vec<Call>>,
     waiters: RefCell<Vec<Waiter>>,
@@ -71,11 +74,13 @@ impl Filter {
         log::info!("jwt_authn_wasm: signature verification: {}", crypto.describe());
         let stats = Stats::define();
         stats.crypto_path(crypto == Crypto::Host);
+        let caches = config.providers.iter().map(|p| TokenCache::new(p.cache_size, p.cache_max_token_size)).collect();
         Filter {
             config,
             crypto,
             stats,
             keys,
+            caches,
             calls: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
             wanted: RefCell::new(Vec::new()),
@@ -98,8 +103,14 @@ impl Filter {
     pub fn process(&self, context_id: u32, give_up: bool) -> Step {
         let now_ms = host::now_ms();
         let keys = RequestKeys { keys: &self.keys, now_ms, give_up, refetch: RefCell::new(Vec::new()) };
-        let auth = Authenticator { config: &self.config, keys: &keys, crypto: &self.crypto, now: now_ms / 1000 };
-        match auth.decide(&HostRequest) {
+        let auth =
+            Authenticator { config: &self.config, caches: &self.caches, keys: &keys, crypto: &self.crypto, now: now_ms / 1000 };
+        let verdict = auth.decide(&HostRequest);
+        for c in &self.caches {
+            let (hits, misses) = c.take_counts();
+            self.stats.cache(hits, misses);
+        }
+        match verdict {
             Verdict::Allow(verified) => {
                 self.allow(&verified);
                 Step::Continue
@@ -270,7 +281,9 @@ impl Filter {
                         Err(reason) => self.record_failure(r, now, reason),
                     },
                 }
-                r.sync(&HostStore);
+                if r.sync(&HostStore) {
+                    self.keys_changed(call.provider);
+                }
             }
         }
         self.resume_waiters();
@@ -315,7 +328,9 @@ impl Filter {
         let mut due = Vec::new();
         for (i, cell) in self.keys.iter().enumerate() {
             if let ProviderKeys::Remote(r) = &mut *cell.borrow_mut() {
-                r.sync(&HostStore);
+                if r.sync(&HostStore) {
+                    self.keys_changed(ProviderId(i));
+                }
                 if r.record.due(now) {
                     due.push(ProviderId(i));
                 }
@@ -325,6 +340,13 @@ impl Filter {
             self.kick(p, false);
         }
         self.resume_waiters();
+    }
+
+    /// New keys: tokens verified with the old ones are verified again.
+    fn keys_changed(&self, provider: ProviderId) {
+        if let Some(c) = self.caches.get(provider.0) {
+            c.clear();
+        }
     }
 
     fn resume_waiters(&self) {

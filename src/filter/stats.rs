@@ -13,6 +13,8 @@ pub struct Stats {
     jwks_fetch_ok: Option<u32>,
     jwks_fetch_failed: Option<u32>,
     crypto_host: Option<u32>,
+    cache_hit: Option<u32>,
+    cache_miss: Option<u32>,
 }
 
 fn counter(name: &str) -> Option<u32> {
@@ -30,9 +32,15 @@ fn define(kind: MetricType, name: &str) -> Option<u32> {
 }
 
 fn bump(id: Option<u32>) {
-    if let Some(id) = id {
-        // A stats failure must never affect the request.
-        let _ = hostcalls::increment_metric(id, 1);
+    add(id, 1);
+}
+
+fn add(id: Option<u32>, n: u64) {
+    if let (Some(id), Ok(n)) = (id, i64::try_from(n)) {
+        if n > 0 {
+            // A stats failure must never affect the request.
+            let _ = hostcalls::increment_metric(id, n);
+        }
     }
 }
 
@@ -45,6 +53,8 @@ impl Stats {
             jwks_fetch_ok: counter("jwks_fetch.ok"),
             jwks_fetch_failed: counter("jwks_fetch.failed"),
             crypto_host: define(MetricType::Gauge, "crypto.host"),
+            cache_hit: counter("token_cache.hit"),
+            cache_miss: counter("token_cache.miss"),
         }
     }
 
@@ -73,5 +83,10 @@ impl Stats {
         if let Some(id) = self.crypto_host {
             let _ = hostcalls::record_metric(id, u64::from(host));
         }
+    }
+
+    pub fn cache(&self, hits: u64, misses: u64) {
+        add(self.cache_hit, hits);
+        add(self.cache_miss, misses);
     }
 }
