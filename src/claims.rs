@@ -13,7 +13,8 @@ pub const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 
 /// What a provider (or a rule's audience override) asks of the claims.
 pub struct ClaimPolicy<'a> {
-    pub issuer: Option<&'a str>,
+    /// Accepted issuers; empty skips the check.
+    pub issuers: &'a [String],
     pub audiences: &'a [String],
     pub subjects: Option<&'a StringMatcher>,
     pub require_expiration: bool,
@@ -24,7 +25,7 @@ pub struct ClaimPolicy<'a> {
 impl<'a> ClaimPolicy<'a> {
     pub fn for_provider(p: &'a Provider, audiences: Option<&'a [String]>) -> ClaimPolicy<'a> {
         ClaimPolicy {
-            issuer: p.issuer.as_deref(),
+            issuers: &p.issuers,
             audiences: audiences.unwrap_or(&p.audiences),
             subjects: p.subjects.as_ref(),
             require_expiration: p.require_expiration,
@@ -66,10 +67,8 @@ pub fn validate(claims: &Map<String, Value>, policy: &ClaimPolicy<'_>, now: u64)
         }
     }
     // Exact comparison: no case folding, no trailing-slash normalisation.
-    if let Some(want) = policy.issuer {
-        if iss != Some(want) {
-            return Err(Rejection::IssuerNotAllowed);
-        }
+    if !policy.issuers.is_empty() && !iss.is_some_and(|i| policy.issuers.iter().any(|w| w == i)) {
+        return Err(Rejection::IssuerNotAllowed);
     }
     if let Some(m) = policy.subjects {
         if !sub.is_some_and(|s| m.matches(s)) {
@@ -121,7 +120,7 @@ mod tests {
 
     fn policy() -> ClaimPolicy<'static> {
         ClaimPolicy {
-            issuer: None,
+            issuers: &[],
             audiences: &[],
             subjects: None,
             require_expiration: false,
@@ -171,8 +170,9 @@ mod tests {
 
     #[test]
     fn issuer_is_exact() {
+        let issuers = vec!["https://idp.example.com".to_string()];
         let mut p = policy();
-        p.issuer = Some("https://idp.example.com");
+        p.issuers = &issuers;
         assert_eq!(check(json!({"iss": "https://idp.example.com"}), &p), Ok(()));
         for bad in ["https://idp.example.com/", "https://IDP.example.com", "https://idp.example.co", ""] {
             assert_eq!(check(json!({"iss": bad}), &p), Err(Rejection::IssuerNotAllowed), "{bad}");

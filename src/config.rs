@@ -6,7 +6,7 @@
 
 use crate::extract::Location;
 use crate::jwk::{parse_jwks, JwkSet, SkippedKey};
-use crate::rules::{PathMatch, Requirement, Rule};
+use crate::rules::{Authz, ClaimMatcher, ClaimTest, PathMatch, Requirement, Rule, TenantSource};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -66,7 +66,8 @@ pub struct Config {
 #[derive(Debug)]
 pub struct Provider {
     pub name: String,
-    pub issuer: Option<String>,
+    /// Accepted `iss` values (exact); empty skips the check. One unless a preset adds more.
+    pub issuers: Vec<String>,
     pub audiences: Vec<String>,
     pub subjects: Option<StringMatcher>,
     pub require_expiration: bool,
@@ -213,6 +214,9 @@ struct RawProvider {
     /// Beyond jwt_authn: the JWKS URI comes from this OpenID configuration document.
     #[serde(default)]
     oidc_discovery: Option<RawRemoteJwks>,
+    /// Beyond jwt_authn: Descope defaults for this provider; explicit fields win.
+    #[serde(default)]
+    descope: Option<RawDescope>,
     #[serde(default)]
     forward: bool,
     #[serde(default)]
@@ -240,6 +244,23 @@ struct RawProvider {
     #[serde(default)]
     jwt_cache_config: Option<RawJwtCacheConfig>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDescope {
+    project_id: String,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    timeout: Option<String>,
+    #[serde(default)]
+    cache_duration: Option<String>,
+}
+
+pub const DESCOPE_BASE_URL: &str = "https://api.descope.com";
+pub const DESCOPE_CLUSTER: &str = "descope";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -328,6 +349,9 @@ struct RawRouteMatch {
     path_separated_prefix: Option<String>,
     #[serde(default)]
     case_sensitive: Option<bool>,
+    /// Beyond jwt_authn: the HTTP methods the rule applies to.
+    #[serde(default)]
+    methods: Vec<String>,
     safe_regex: Option<IgnoredAny>,
     headers: Option<IgnoredAny>,
     query_parameters: Option<IgnoredAny>,
@@ -343,6 +367,38 @@ struct RawRequirement {
     requires_all: Option<RawRequirementList>,
     allow_missing: Option<RawEmpty>,
     allow_missing_or_failed: Option<RawEmpty>,
+    // Beyond jwt_authn: authorization on the verified token.
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    permissions: Vec<String>,
+    #[serde(default)]
+    any_roles: Vec<String>,
+    #[serde(default)]
+    any_permissions: Vec<String>,
+    #[serde(default)]
+    tenant: Option<RawTenant>,
+    #[serde(default)]
+    claims: Vec<RawClaimMatcher>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    header: Option<String>,
+    path_segment: Option<usize>,
+    claim: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClaimMatcher {
+    name: String,
+    exact: Option<String>,
+    prefix: Option<String>,
+    present: Option<bool>,
+    contains: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -415,7 +471,51 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     })
 }
 
-fn compile_provider(field: &str, name: String, p: RawProvider) -> Result<(Provider, Vec<SkippedKey>), ConfigError> {
+/// The `descope` preset: fills in what the provider leaves unset, as Descope's SDKs behave —
+/// JWKS at `<base_url>/v2/keys/<project>`, the token from `Authorization: Bearer` or the `DS`
+/// cookie, identity headers for the user and the current tenant. Returns the issuers
+/// Descope tokens carry, for use when `issuer` is unset.
+fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, ConfigError> {
+    let Some(d) = p.descope.take() else { return Ok(Vec::new()) };
+    let pid = d.project_id;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ConfigError::new(format!("{field}.descope.project_id"), "must be a Descope project id (letters and digits)"));
+    }
+    let base = d.base_url.unwrap_or_else(|| DESCOPE_BASE_URL.to_owned());
+    let base = base.trim_end_matches('/').to_owned();
+    split_uri(&format!("{field}.descope.base_url"), &base)?;
+    if p.local_jwks.is_none() && p.remote_jwks.is_none() && p.oidc_discovery.is_none() {
+        p.remote_jwks = Some(RawRemoteJwks {
+            http_uri: RawHttpUri {
+                uri: format!("{base}/v2/keys/{pid}"),
+                cluster: d.cluster.unwrap_or_else(|| DESCOPE_CLUSTER.to_owned()),
+                timeout: d.timeout,
+            },
+            cache_duration: d.cache_duration,
+            async_fetch: None,
+            retry_policy: None,
+        });
+    }
+    if p.from_headers.is_empty() && p.from_cookies.is_empty() && p.from_params.is_empty() {
+        p.from_headers = vec![RawHeader { name: "authorization".into(), value_prefix: Some("Bearer ".into()) }];
+        p.from_cookies = vec!["DS".into()];
+    }
+    if p.claim_to_headers.is_empty() && p.forward_payload_header.is_none() {
+        let header = |h: &str, c: &str| RawClaimToHeader { header_name: h.into(), claim_name: c.into() };
+        p.claim_to_headers = vec![
+            header("x-descope-user-id", "sub"),
+            header("x-descope-tenants", "tenants.@keys"),
+            header("x-descope-current-tenant", "dct"),
+            header("x-descope-roles", "tenants.{dct}.roles"),
+            header("x-descope-permissions", "tenants.{dct}.permissions"),
+        ];
+    }
+    // The three forms Descope's SDKs accept.
+    Ok(vec![pid.clone(), format!("{base}/{pid}"), format!("{base}/v1/apps/{pid}")])
+}
+
+fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Provider, Vec<SkippedKey>), ConfigError> {
+    let preset_issuers = apply_descope(field, &mut p)?;
     let metadata = [
         ("payload_in_metadata", p.payload_in_metadata.is_some()),
         ("header_in_metadata", p.header_in_metadata.is_some()),
@@ -461,14 +561,13 @@ fn compile_provider(field: &str, name: String, p: RawProvider) -> Result<(Provid
         }
     };
 
-    if let Some(iss) = &p.issuer {
-        if iss.is_empty() {
-            return Err(ConfigError::new(
-                format!("{field}.issuer"),
-                "must not be empty; leave it out to skip the check",
-            ));
+    let issuers = match p.issuer {
+        Some(iss) if iss.is_empty() => {
+            return Err(ConfigError::new(format!("{field}.issuer"), "must not be empty; leave it out to skip the check"))
         }
-    }
+        Some(iss) => vec![iss],
+        None => preset_issuers,
+    };
     if p.audiences.iter().any(String::is_empty) {
         return Err(ConfigError::new(format!("{field}.audiences"), "entries must not be empty"));
     }
@@ -485,12 +584,7 @@ fn compile_provider(field: &str, name: String, p: RawProvider) -> Result<(Provid
     for (i, c) in p.claim_to_headers.into_iter().enumerate() {
         let f = format!("{field}.claim_to_headers[{i}]");
         let header = output_header_name(&format!("{f}.header_name"), &c.header_name)?;
-        if c.claim_name.is_empty() || c.claim_name.split('.').any(str::is_empty) {
-            return Err(ConfigError::new(
-                format!("{f}.claim_name"),
-                "must be a claim name or a dotted path like `a.b.c`",
-            ));
-        }
+        check_claim_path(&format!("{f}.claim_name"), &c.claim_name)?;
         claim_to_headers.push(ClaimToHeader { header, claim: c.claim_name });
     }
 
@@ -506,7 +600,7 @@ fn compile_provider(field: &str, name: String, p: RawProvider) -> Result<(Provid
 
     let provider = Provider {
         name,
-        issuer: p.issuer,
+        issuers,
         audiences: p.audiences,
         subjects,
         require_expiration: p.require_expiration,
@@ -522,6 +616,27 @@ fn compile_provider(field: &str, name: String, p: RawProvider) -> Result<(Provid
         cache_max_token_size,
     };
     Ok((provider, skipped))
+}
+
+/// A claim path: dotted segments, each a name or `{claim}` (the value of that top-level claim,
+/// e.g. `tenants.{dct}.roles`), optionally ending in `@keys` (an object's member names).
+fn check_claim_path(field: &str, path: &str) -> Result<(), ConfigError> {
+    let segments: Vec<&str> = path.split('.').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        let ok = match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(inner) => !inner.is_empty() && !inner.contains(['{', '}', '@']),
+            None if *seg == "@keys" => i == last && i > 0,
+            None => !seg.is_empty() && !seg.contains(['{', '}']),
+        };
+        if !ok {
+            return Err(ConfigError::new(
+                field,
+                format!("{path:?} is not a claim path (`a.b.c`, `tenants.{{dct}}.roles`, `tenants.@keys`)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn inline_source(field: &str, ds: RawDataSource) -> Result<String, ConfigError> {
@@ -749,12 +864,19 @@ fn compile_rule(field: &str, r: RawRule, lookup: &dyn Fn(&str) -> Option<Provide
     }
     let requirement =
         r.requires.map(|req| compile_requirement(&format!("{field}.requires"), req, lookup, 0)).transpose()?;
-    Ok(Rule { path, case_sensitive: m.case_sensitive.unwrap_or(true), requirement })
+    let mut methods = Vec::with_capacity(m.methods.len());
+    for (i, method) in m.methods.into_iter().enumerate() {
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(ConfigError::new(format!("{mf}.methods[{i}]"), format!("{method:?} is not an HTTP method")));
+        }
+        methods.push(method.to_ascii_uppercase());
+    }
+    Ok(Rule { path, case_sensitive: m.case_sensitive.unwrap_or(true), methods, requirement })
 }
 
 fn compile_requirement(
     field: &str,
-    r: RawRequirement,
+    mut r: RawRequirement,
     lookup: &dyn Fn(&str) -> Option<ProviderId>,
     depth: usize,
 ) -> Result<Requirement, ConfigError> {
@@ -791,6 +913,21 @@ fn compile_requirement(
             "set exactly one of provider_name, provider_and_audiences, requires_any, requires_all, allow_missing, allow_missing_or_failed",
         ));
     }
+    let authz = compile_authz(field, &mut r)?;
+    let inner = compile_authn(field, r, provider, list)?;
+    Ok(match authz {
+        Some(a) => Requirement::Authorized(Box::new(inner), a),
+        None => inner,
+    })
+}
+
+/// The jwt_authn part of a requirement (exactly one member is set, checked by the caller).
+fn compile_authn(
+    field: &str,
+    r: RawRequirement,
+    provider: impl Fn(String, &str) -> Result<ProviderId, ConfigError>,
+    list: impl Fn(String, RawRequirementList) -> Result<Vec<Requirement>, ConfigError>,
+) -> Result<Requirement, ConfigError> {
     if let Some(name) = r.provider_name {
         return Ok(Requirement::Provider {
             provider: provider(format!("{field}.provider_name"), &name)?,
@@ -817,6 +954,63 @@ fn compile_requirement(
         return Ok(Requirement::AllowMissing);
     }
     Ok(Requirement::AllowMissingOrFailed)
+}
+
+/// The authorization members of a requirement, taken out of `r`; `None` when there are none.
+fn compile_authz(field: &str, r: &mut RawRequirement) -> Result<Option<Authz>, ConfigError> {
+    let names = |f: &str, list: &[String]| -> Result<(), ConfigError> {
+        if list.iter().any(String::is_empty) {
+            return Err(ConfigError::new(format!("{field}.{f}"), "entries must not be empty"));
+        }
+        Ok(())
+    };
+    names("roles", &r.roles)?;
+    names("permissions", &r.permissions)?;
+    names("any_roles", &r.any_roles)?;
+    names("any_permissions", &r.any_permissions)?;
+    let tenant = match r.tenant.take() {
+        None => None,
+        Some(t) => {
+            let tf = format!("{field}.tenant");
+            let set = [t.header.is_some(), t.path_segment.is_some(), t.claim.is_some(), t.value.is_some()];
+            if set.iter().filter(|s| **s).count() != 1 {
+                return Err(ConfigError::new(tf, "set exactly one of header, path_segment, claim, value"));
+            }
+            Some(match (t.header, t.path_segment, t.claim, t.value) {
+                (Some(h), ..) => TenantSource::Header(header_name(&format!("{tf}.header"), &h)?),
+                (_, Some(n), ..) => TenantSource::PathSegment(n),
+                (_, _, Some(c), _) if !c.is_empty() => TenantSource::Claim(c),
+                (_, _, _, Some(v)) if !v.is_empty() => TenantSource::Fixed(v),
+                _ => return Err(ConfigError::new(tf, "must not be empty")),
+            })
+        }
+    };
+    let mut claims = Vec::new();
+    for (i, c) in std::mem::take(&mut r.claims).into_iter().enumerate() {
+        let cf = format!("{field}.claims[{i}]");
+        check_claim_path(&format!("{cf}.name"), &c.name)?;
+        let tests = [
+            c.exact.map(ClaimTest::Exact),
+            c.prefix.map(ClaimTest::Prefix),
+            c.present.filter(|p| *p).map(|_| ClaimTest::Present),
+            c.contains.map(ClaimTest::Contains),
+        ];
+        let mut set = tests.into_iter().flatten();
+        let test = match (set.next(), set.next()) {
+            (Some(t), None) => t,
+            _ => return Err(ConfigError::new(cf, "set exactly one of exact, prefix, present: true, contains")),
+        };
+        claims.push(ClaimMatcher { name: c.name, test });
+    }
+    let authz = Authz {
+        roles: std::mem::take(&mut r.roles),
+        permissions: std::mem::take(&mut r.permissions),
+        any_roles: std::mem::take(&mut r.any_roles),
+        any_permissions: std::mem::take(&mut r.any_permissions),
+        tenant,
+        claims,
+    };
+    Ok((authz != Authz::default()).then_some(authz))
 }
 
 /// Proto-JSON `google.protobuf.Duration`: seconds with up to nine fractional digits and an
@@ -848,6 +1042,7 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration, ConfigError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::{ClaimTest, TenantSource};
     use serde_json::{json, Value};
 
     const RSA_N: &str = "tLPtDisqC0on7MmXqQvf44m9Ied-UyPHiQNmkb5zSiKaW7RiloChvLnXHib5XUzNVMUCBmIIKGPgD4WImr6D5QtMwKiVQTwYVTDaMUzYkK3yvCmR_BHP7My5t_F2miYZjRbRfuROc147iMTQh84XsNCmBfcipMKH_x4jLF7AoxDNbbnw1N-QKKdORnYUzvD36Ivxl8iMiIjBoI1vWnsxU32otVXS6b3OWuT0tuuNMaUa6Q37XIuGizJt8P4r8jzbUyutmVD5i7BDgXFUj4HpZH9LdIjRRj-Av6oFg_Y6n60pelz3OjKjznoUaCtLaHkzl99Qg0Emwn1X-EjnDHay8w";
@@ -1054,5 +1249,91 @@ mod tests {
         for bad in ["", "s", "5", "-1s", "1.s0", "1.0000000001s", "1e3s", " 1s", "99999999999999999999s"] {
             assert!(d(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn descope_preset_expands_and_explicit_fields_win() {
+        let v = json!({"providers": {"d": {"descope": {"project_id": "P2abc"}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "d"}}]});
+        let c = parse(&v).unwrap();
+        let p = &c.providers[0];
+        assert_eq!(p.issuers, vec!["P2abc", "https://api.descope.com/P2abc", "https://api.descope.com/v1/apps/P2abc"]);
+        let JwksSource::Remote(r) = &p.jwks else { panic!("remote expected") };
+        assert_eq!((r.uri.as_str(), r.cluster.as_str()), ("https://api.descope.com/v2/keys/P2abc", "descope"));
+        assert_eq!(
+            p.locations,
+            vec![Location::Header { name: "authorization".into(), prefix: Some("Bearer ".into()) }, Location::Cookie("DS".into())]
+        );
+        let headers: Vec<_> = p.claim_to_headers.iter().map(|c| (c.header.as_str(), c.claim.as_str())).collect();
+        assert_eq!(
+            headers,
+            vec![
+                ("x-descope-user-id", "sub"),
+                ("x-descope-tenants", "tenants.@keys"),
+                ("x-descope-current-tenant", "dct"),
+                ("x-descope-roles", "tenants.{dct}.roles"),
+                ("x-descope-permissions", "tenants.{dct}.permissions"),
+            ]
+        );
+
+        let v = json!({"providers": {"d": {
+            "descope": {"project_id": "P2abc", "base_url": "https://eu.descope.example/", "cluster": "descope_eu", "timeout": "1s"},
+            "issuer": "custom-issuer",
+            "from_headers": [{"name": "x-session"}],
+            "claim_to_headers": [{"header_name": "x-uid", "claim_name": "sub"}],
+            "local_jwks": {"inline_string": jwks()}
+        }}});
+        let c = parse(&v).unwrap();
+        let p = &c.providers[0];
+        assert_eq!(p.issuers, vec!["custom-issuer"]);
+        assert!(matches!(p.jwks, JwksSource::Local(_)));
+        assert_eq!(p.locations, vec![Location::Header { name: "x-session".into(), prefix: None }]);
+        assert_eq!(c.identity_headers, vec!["x-uid"]);
+        let v = json!({"providers": {"d": {"descope": {"project_id": "P2abc", "base_url": "https://eu.descope.example/"}}}});
+        let JwksSource::Remote(r) = &parse(&v).unwrap().providers[0].jwks else { panic!() };
+        assert_eq!(r.uri, "https://eu.descope.example/v2/keys/P2abc");
+        rejects(|v| v["providers"]["p"]["descope"] = json!({"project_id": "../x"}), "descope.project_id");
+        rejects(|v| v["providers"]["p"]["descope"] = json!({"project_id": "P1", "extra": 1}), "unknown field `extra`");
+    }
+
+    #[test]
+    fn authorization_requirements_and_methods() {
+        let mut v = base();
+        v["rules"] = json!([
+            {"match": {"prefix": "/admin", "methods": ["post", "DELETE"]},
+             "requires": {"provider_name": "p", "roles": ["admin"], "any_permissions": ["a", "b"],
+                          "tenant": {"header": "X-Tenant"}, "claims": [{"name": "email", "prefix": "a@"}]}}
+        ]);
+        let c = parse(&v).unwrap();
+        let rule = &c.rules[0];
+        assert_eq!(rule.methods, vec!["POST", "DELETE"]);
+        let Some(Requirement::Authorized(inner, authz)) = &rule.requirement else { panic!("authorized expected") };
+        assert!(matches!(**inner, Requirement::Provider { .. }));
+        assert_eq!(authz.roles, vec!["admin"]);
+        assert_eq!(authz.tenant, Some(TenantSource::Header("x-tenant".into())));
+        assert_eq!(authz.claims[0].test, ClaimTest::Prefix("a@".into()));
+
+        let with = |req: Value| {
+            let mut v = base();
+            v["rules"] = json!([{"match": {"prefix": "/"}, "requires": req}]);
+            v
+        };
+        assert!(parse(&with(json!({"provider_name": "p"}))).unwrap().rules[0].requirement.as_ref().is_some_and(|r| matches!(r, Requirement::Provider { .. })));
+        for (req, needle) in [
+            (json!({"roles": ["admin"]}), "exactly one"),
+            (json!({"provider_name": "p", "roles": [""]}), "roles"),
+            (json!({"provider_name": "p", "tenant": {}}), "exactly one of header"),
+            (json!({"provider_name": "p", "tenant": {"header": "x", "claim": "dct"}}), "exactly one of header"),
+            (json!({"provider_name": "p", "tenant": {"value": ""}}), "must not be empty"),
+            (json!({"provider_name": "p", "claims": [{"name": "a"}]}), "exactly one of exact"),
+            (json!({"provider_name": "p", "claims": [{"name": "a..b", "present": true}]}), "claim path"),
+        ] {
+            let e = parse(&with(req.clone())).expect_err(&req.to_string());
+            assert!(e.to_string().contains(needle), "{e} should mention {needle}");
+        }
+        rejects(|v| v["rules"][0]["match"]["methods"] = json!(["G E T"]), "methods[0]");
+        rejects(|v| v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "@keys"}]), "claim path");
+        rejects(|v| v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "a.@keys.b"}]), "claim path");
+        rejects(|v| v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "a.{}"}]), "claim path");
     }
 }

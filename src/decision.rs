@@ -5,6 +5,7 @@
 //! Order per token (RFC 8725): size, structure and the `alg` allow-list, then key
 //! selection, then the signature, and only then the claims.
 
+use crate::authz::authorize;
 use crate::claims::{self, ClaimPolicy};
 use crate::config::{Config, Provider, ProviderId};
 use crate::crypto::SignatureVerifier;
@@ -16,6 +17,7 @@ use crate::rules::{find_rule, is_cors_preflight, Requirement};
 use crate::status::Rejection;
 use crate::token_cache::{Entry, TokenCache};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Most keys tried for one token: a token without `kid` against a JWKS of many keys of the
@@ -61,6 +63,14 @@ pub enum Verdict {
     Pending(Vec<ProviderId>),
 }
 
+/// What a log line may say about the last token looked at: never the token itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenFacts {
+    pub kid: Option<String>,
+    /// From the payload; not yet verified if the failure came before the signature.
+    pub sub: Option<String>,
+}
+
 pub struct Authenticator<'a> {
     pub config: &'a Config,
     /// Verified-token caches by provider index; empty for none.
@@ -69,6 +79,8 @@ pub struct Authenticator<'a> {
     pub crypto: &'a dyn SignatureVerifier,
     /// Unix time in seconds.
     pub now: u64,
+    /// Facts about the last token examined, for the denial log.
+    pub facts: RefCell<TokenFacts>,
 }
 
 enum Outcome {
@@ -83,7 +95,9 @@ impl Authenticator<'_> {
             return Verdict::Allow(Vec::new());
         }
         let path = req.header(":path").unwrap_or_default();
-        let Some(requirement) = find_rule(&self.config.rules, &path).and_then(|r| r.requirement.as_ref()) else {
+        let method = req.header(":method").unwrap_or_default();
+        let rule = find_rule(&self.config.rules, &path, &method);
+        let Some(requirement) = rule.and_then(|r| r.requirement.as_ref()) else {
             return Verdict::Allow(Vec::new());
         };
         match self.eval(requirement, req) {
@@ -136,6 +150,21 @@ impl Authenticator<'_> {
                     Outcome::Pending(pending)
                 }
             }
+            Requirement::Authorized(inner, authz) => match self.eval(inner, req) {
+                // Anonymous requests cannot be authorized: no token is a 401, not a 403.
+                Outcome::Ok(verified) if verified.is_empty() => Outcome::Fail(Rejection::TokenMissing),
+                Outcome::Ok(verified) => {
+                    let mut refusal = Rejection::TokenMissing;
+                    for v in &verified {
+                        match authorize(authz, &v.claims, req) {
+                            Ok(()) => return Outcome::Ok(verified),
+                            Err(e) => refusal = e,
+                        }
+                    }
+                    Outcome::Fail(refusal)
+                }
+                other => other,
+            },
             Requirement::AllowMissing => self.any_issuer(req),
             Requirement::AllowMissingOrFailed => match self.any_issuer(req) {
                 Outcome::Fail(_) => Outcome::Ok(Vec::new()),
@@ -161,11 +190,18 @@ impl Authenticator<'_> {
             .providers
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.issuer.as_deref() == iss.as_deref() || p.issuer.is_none())
+            .filter(|(_, p)| p.issuers.is_empty() || iss.as_ref().is_some_and(|i| p.issuers.contains(i)))
             .find(|(_, p)| p.locations.contains(&found.location));
         match chosen {
             Some((i, p)) => self.verify(ProviderId(i), p, found, None),
             None => Outcome::Fail(Rejection::IssuerNotAllowed),
+        }
+    }
+
+    fn note(&self, kid: Option<String>, claims: &Map<String, Value>) {
+        let sub = claims.get("sub").and_then(Value::as_str).map(|s| s.chars().take(128).collect());
+        if let Ok(mut f) = self.facts.try_borrow_mut() {
+            *f = TokenFacts { kid, sub };
         }
     }
 
@@ -180,6 +216,7 @@ impl Authenticator<'_> {
         // the provider has usable keys (the cache is cleared whenever they change).
         if let Some(hit) = cache.and_then(|c| c.get(&found.token)) {
             if matches!(self.keys.lookup(id, None), KeyLookup::Ready(_)) {
+                self.note(None, &hit.claims);
                 return match claims::validate(&hit.claims, &policy, self.now) {
                     Ok(()) => Outcome::Ok(vec![Verified {
                         provider: id,
@@ -201,6 +238,7 @@ impl Authenticator<'_> {
             Ok(jwt) => jwt,
             Err(e) => return Outcome::Fail(e),
         };
+        self.note(jwt.jws.header.kid.clone(), &jwt.claims);
         let set = match self.keys.lookup(id, jwt.jws.header.kid.as_deref()) {
             KeyLookup::Ready(set) => set,
             KeyLookup::Pending => return Outcome::Pending(vec![id]),
@@ -457,7 +495,7 @@ mod tests {
     fn run(cfg: &Config, r: &Req, mode: KeyMode) -> Verdict {
         let crypto = FakeCrypto { calls: Cell::new(0) };
         let keys = Keys(cfg, mode);
-        Authenticator { config: cfg, caches: &[], keys: &keys, crypto: &crypto, now: NOW }.decide(r)
+        Authenticator { config: cfg, caches: &[], keys: &keys, crypto: &crypto, now: NOW, facts: Default::default() }.decide(r)
     }
     fn verdict(cfg: &Config, path: &str, headers: &[(String, String)]) -> Verdict {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -633,7 +671,7 @@ mod tests {
         let keys = Keys(&cfg, KeyMode::Ready);
         let t = token(json!({"alg": "RS256"}), json!({}), b"bad");
         let r = req("/", &[("authorization", &format!("Bearer {t}"))]);
-        let v = Authenticator { config: &cfg, caches: &[], keys: &keys, crypto: &crypto, now: NOW }.decide(&r);
+        let v = Authenticator { config: &cfg, caches: &[], keys: &keys, crypto: &crypto, now: NOW, facts: Default::default() }.decide(&r);
         assert_eq!(denied(v), Rejection::SignatureInvalid);
         assert_eq!(crypto.calls.get(), MAX_KEYS_TRIED);
     }

@@ -20,14 +20,29 @@ pub enum Skip {
 
 /// The claim at `path`: a top-level member of that exact name if there is one (namespaced
 /// claims such as `https://example.com/roles` contain dots), else the dotted path walked
-/// through nested objects (`tenants.T1.roles`).
-pub fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+/// through nested objects (`tenants.T1.roles`). A segment `{name}` stands for the string
+/// value of the top-level claim `name` (`tenants.{dct}.roles`: the current tenant's roles);
+/// a final `@keys` gives an object's member names (`tenants.@keys`: the tenant ids).
+pub fn lookup(claims: &Map<String, Value>, path: &str) -> Option<Value> {
     if let Some(v) = claims.get(path) {
-        return Some(v);
+        return Some(v.clone());
     }
-    let mut parts = path.split('.');
-    let first = claims.get(parts.next()?)?;
-    parts.try_fold(first, |v, key| v.as_object()?.get(key))
+    let mut current: Option<&Value> = None;
+    for seg in path.split('.') {
+        if seg == "@keys" {
+            let keys = current?.as_object()?.keys().map(|k| Value::String(k.clone())).collect();
+            return Some(Value::Array(keys));
+        }
+        let name = match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(claim) => claims.get(claim)?.as_str()?,
+            None => seg,
+        };
+        current = Some(match current {
+            None => claims.get(name)?,
+            Some(v) => v.as_object()?.get(name)?,
+        });
+    }
+    current.cloned()
 }
 
 /// Header text for a claim value: strings as they are, numbers and booleans as JSON,
@@ -58,7 +73,7 @@ pub fn header_safe(value: &str) -> bool {
 
 /// The header value for claim `path`, or why there is none.
 pub fn claim_header_value(claims: &Map<String, Value>, path: &str) -> Result<String, Skip> {
-    let text = lookup(claims, path).and_then(render).ok_or(Skip::Absent)?;
+    let text = lookup(claims, path).as_ref().and_then(render).ok_or(Skip::Absent)?;
     if header_safe(&text) {
         Ok(text)
     } else {
@@ -84,7 +99,9 @@ mod tests {
             "nul": "a\u{0}b",
             "tab": "a\tb",
             "nothing": null,
-            "utf": "José"
+            "utf": "José",
+            "dct": "T1",
+            "bad_dct": 5
         })
         .as_object()
         .unwrap()
@@ -104,6 +121,11 @@ mod tests {
         assert_eq!(claim_header_value(&c, "https://example.com/roles").unwrap(), "r");
         assert_eq!(claim_header_value(&c, "utf").unwrap(), "José");
         assert_eq!(claim_header_value(&c, "tab").unwrap(), "a\tb");
+        assert_eq!(claim_header_value(&c, "tenants.{dct}.roles").unwrap(), "owner");
+        assert_eq!(claim_header_value(&c, "tenants.@keys").unwrap(), "T1");
+        assert_eq!(claim_header_value(&c, "tenants.{bad_dct}.roles"), Err(Skip::Absent));
+        assert_eq!(claim_header_value(&c, "tenants.{nope}.roles"), Err(Skip::Absent));
+        assert_eq!(claim_header_value(&c, "sub.@keys"), Err(Skip::Absent));
     }
 
     #[test]

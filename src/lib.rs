@@ -4,7 +4,7 @@
 //! - a pure core that never calls the host, unit-tested natively: [`config`] (parse and
 //!   validate once), [`extract`] (find the token), [`jws`] (parse it), [`jwk`] and
 //!   [`crypto`] (keys and signatures), [`claims`], [`rules`] (which requirement applies),
-//!   [`decision`] (the authenticator and the reply), [`identity`] (claims to headers),
+//!   [`decision`] (the authenticator and the reply), [`authz`] (roles, permissions, tenants), [`identity`] (claims to headers),
 //!   [`status`] (every rejection reason), [`jwks_cache`] (remote keys shared by workers), [`token_cache`] (verified tokens);
 //! - the proxy-wasm layer in [`filter`], which reads headers, calls the core and applies its
 //!   decision.
@@ -25,6 +25,7 @@
 )]
 
 // The pure core.
+pub mod authz;
 pub mod claims;
 pub mod config;
 pub mod crypto;

@@ -27,18 +27,66 @@ pub enum Requirement {
     AllowMissing,
     /// Always passes; a token that verifies still yields identity headers.
     AllowMissingOrFailed,
+    /// The inner requirement, then authorization on the tokens it verified (beyond jwt_authn).
+    Authorized(Box<Requirement>, Authz),
+}
+
+/// What a verified token must also grant (Descope's `validate_roles` and friends).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Authz {
+    /// All of these roles / permissions.
+    pub roles: Vec<String>,
+    pub permissions: Vec<String>,
+    /// At least one of these (when not empty).
+    pub any_roles: Vec<String>,
+    pub any_permissions: Vec<String>,
+    /// Roles and permissions are looked up in this tenant (`tenants.<id>`) instead of at the
+    /// top level, and the token must grant the tenant.
+    pub tenant: Option<TenantSource>,
+    pub claims: Vec<ClaimMatcher>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantSource {
+    Header(String),
+    /// The n-th segment of the path (0 is the first after the leading `/`).
+    PathSegment(usize),
+    /// A claim of the token, e.g. Descope's current tenant `dct`.
+    Claim(String),
+    Fixed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimMatcher {
+    /// Dotted claim path.
+    pub name: String,
+    pub test: ClaimTest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimTest {
+    Exact(String),
+    Prefix(String),
+    Present,
+    /// An array claim with this element, or a string claim containing this text.
+    Contains(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub path: PathMatch,
     pub case_sensitive: bool,
+    /// Uppercase methods this rule applies to; empty for all.
+    pub methods: Vec<String>,
     /// `None`: a public route.
     pub requirement: Option<Requirement>,
 }
 
 impl Rule {
-    pub fn matches(&self, path: &str) -> bool {
+    pub fn matches(&self, path: &str, method: &str) -> bool {
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m == method) {
+            return false;
+        }
         let path = path_only(path);
         let eq = |a: &str, b: &str| if self.case_sensitive { a == b } else { a.eq_ignore_ascii_case(b) };
         let starts = |p: &str| path.get(..p.len()).is_some_and(|head| eq(head, p));
@@ -50,9 +98,9 @@ impl Rule {
     }
 }
 
-/// The first rule whose match accepts the request path.
-pub fn find_rule<'a>(rules: &'a [Rule], path: &str) -> Option<&'a Rule> {
-    rules.iter().find(|r| r.matches(path))
+/// The first rule whose match accepts the request path and method.
+pub fn find_rule<'a>(rules: &'a [Rule], path: &str, method: &str) -> Option<&'a Rule> {
+    rules.iter().find(|r| r.matches(path, method))
 }
 
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`. Browsers
@@ -68,31 +116,45 @@ mod tests {
     use super::*;
 
     fn rule(path: PathMatch, case_sensitive: bool) -> Rule {
-        Rule { path, case_sensitive, requirement: None }
+        Rule { path, case_sensitive, methods: Vec::new(), requirement: None }
+    }
+
+    impl Rule {
+        fn m(&self, path: &str) -> bool {
+            self.matches(path, "GET")
+        }
+    }
+
+    #[test]
+    fn methods_narrow_a_rule() {
+        let mut r = rule(PathMatch::Prefix("/api".into()), true);
+        r.methods = vec!["POST".into(), "DELETE".into()];
+        assert!(r.matches("/api/x", "POST") && r.matches("/api/x", "DELETE"));
+        assert!(!r.matches("/api/x", "GET") && !r.matches("/other", "POST"));
     }
 
     #[test]
     fn prefix_exact_and_separated_prefix() {
         let r = rule(PathMatch::Prefix("/api".into()), true);
-        assert!(r.matches("/api") && r.matches("/apix") && r.matches("/api/v1?x=1"));
-        assert!(!r.matches("/API") && !r.matches("/ap"));
+        assert!(r.m("/api") && r.m("/apix") && r.m("/api/v1?x=1"));
+        assert!(!r.m("/API") && !r.m("/ap"));
         let r = rule(PathMatch::Exact("/healthz".into()), true);
-        assert!(r.matches("/healthz") && r.matches("/healthz?full=1"));
-        assert!(!r.matches("/healthz/") && !r.matches("/healthzz"));
+        assert!(r.m("/healthz") && r.m("/healthz?full=1"));
+        assert!(!r.m("/healthz/") && !r.m("/healthzz"));
         let r = rule(PathMatch::SeparatedPrefix("/api".into()), true);
-        assert!(r.matches("/api") && r.matches("/api/x") && r.matches("/api?q"));
-        assert!(!r.matches("/apix") && !r.matches("/ap"));
+        assert!(r.m("/api") && r.m("/api/x") && r.m("/api?q"));
+        assert!(!r.m("/apix") && !r.m("/ap"));
         let r = rule(PathMatch::Prefix("/API".into()), false);
-        assert!(r.matches("/api/x"));
+        assert!(r.m("/api/x"));
         // A multi-byte path must not panic when the prefix length splits a character.
-        assert!(!rule(PathMatch::Prefix("/ab".into()), true).matches("/é"));
+        assert!(!rule(PathMatch::Prefix("/ab".into()), true).m("/é"));
     }
 
     #[test]
     fn first_match_wins() {
         let rules = vec![rule(PathMatch::Exact("/a/public".into()), true), rule(PathMatch::Prefix("/a".into()), true)];
-        assert_eq!(find_rule(&rules, "/a/public").unwrap().path, PathMatch::Exact("/a/public".into()));
-        assert_eq!(find_rule(&rules, "/a/x").unwrap().path, PathMatch::Prefix("/a".into()));
-        assert!(find_rule(&rules, "/b").is_none());
+        assert_eq!(find_rule(&rules, "/a/public", "GET").unwrap().path, PathMatch::Exact("/a/public".into()));
+        assert_eq!(find_rule(&rules, "/a/x", "GET").unwrap().path, PathMatch::Prefix("/a".into()));
+        assert!(find_rule(&rules, "/b", "GET").is_none());
     }
 }

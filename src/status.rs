@@ -40,10 +40,18 @@ pub enum Rejection {
     AudienceNotAllowed,
     /// The provider's keys could not be obtained in time: the token may be fine.
     JwksUnavailable,
+    /// Authorization: a required role is missing (globally or in the tenant).
+    RolesMissing,
+    /// Authorization: a required permission is missing.
+    PermissionsMissing,
+    /// Authorization: the request's tenant is absent or not one of the token's tenants.
+    TenantNotAllowed,
+    /// Authorization: a claim matcher did not match.
+    ClaimMismatch,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 17] = [
+    pub const ALL: [Rejection; 21] = [
         Rejection::TokenMissing,
         Rejection::TokenTooLarge,
         Rejection::TokenMalformed,
@@ -61,13 +69,21 @@ impl Rejection {
         Rejection::SubjectNotAllowed,
         Rejection::AudienceNotAllowed,
         Rejection::JwksUnavailable,
+        Rejection::RolesMissing,
+        Rejection::PermissionsMissing,
+        Rejection::TenantNotAllowed,
+        Rejection::ClaimMismatch,
     ];
 
     /// HTTP status of the local reply: 401 for anything wrong with the credential, 403 when
     /// it is valid but not for this audience (as jwt_authn), 503 for our own state.
     pub fn http_status(self) -> u32 {
         match self {
-            Rejection::AudienceNotAllowed => 403,
+            Rejection::AudienceNotAllowed
+            | Rejection::RolesMissing
+            | Rejection::PermissionsMissing
+            | Rejection::TenantNotAllowed
+            | Rejection::ClaimMismatch => 403,
             Rejection::JwksUnavailable => 503,
             _ => 401,
         }
@@ -93,6 +109,10 @@ impl Rejection {
             Rejection::SubjectNotAllowed => "jwt_subject_not_allowed",
             Rejection::AudienceNotAllowed => "jwt_audience_not_allowed",
             Rejection::JwksUnavailable => "jwks_unavailable",
+            Rejection::RolesMissing => "forbidden_roles",
+            Rejection::PermissionsMissing => "forbidden_permissions",
+            Rejection::TenantNotAllowed => "forbidden_tenant",
+            Rejection::ClaimMismatch => "forbidden_claim",
         }
     }
 
@@ -115,6 +135,10 @@ impl Rejection {
             Rejection::SubjectNotAllowed => "Jwt subject is not allowed",
             Rejection::AudienceNotAllowed => "Audiences in Jwt are not allowed",
             Rejection::JwksUnavailable => "Verification keys are temporarily unavailable",
+            Rejection::RolesMissing => "Required roles are missing",
+            Rejection::PermissionsMissing => "Required permissions are missing",
+            Rejection::TenantNotAllowed => "The token does not grant access to this tenant",
+            Rejection::ClaimMismatch => "A required claim does not match",
         }
     }
 
@@ -123,6 +147,10 @@ impl Rejection {
     pub fn bearer_error(self) -> Option<&'static str> {
         match self {
             Rejection::TokenMissing | Rejection::JwksUnavailable => None,
+            Rejection::RolesMissing
+            | Rejection::PermissionsMissing
+            | Rejection::TenantNotAllowed
+            | Rejection::ClaimMismatch => Some("insufficient_scope"),
             _ => Some("invalid_token"),
         }
     }
@@ -162,10 +190,13 @@ mod tests {
         assert_eq!(Rejection::AudienceNotAllowed.http_status(), 403);
         assert_eq!(Rejection::JwksUnavailable.http_status(), 503);
         for r in Rejection::ALL {
-            if !matches!(r, Rejection::AudienceNotAllowed | Rejection::JwksUnavailable) {
-                assert_eq!(r.http_status(), 401, "{r:?}");
+            match r.bearer_error() {
+                Some("insufficient_scope") => assert_eq!(r.http_status(), 403, "{r:?}"),
+                _ if matches!(r, Rejection::AudienceNotAllowed | Rejection::JwksUnavailable) => {}
+                _ => assert_eq!(r.http_status(), 401, "{r:?}"),
             }
         }
+        assert_eq!(Rejection::RolesMissing.bearer_error(), Some("insufficient_scope"));
         assert_eq!(Rejection::TokenMissing.bearer_error(), None);
         assert_eq!(Rejection::Expired.bearer_error(), Some("invalid_token"));
         assert!(!Rejection::JwksUnavailable.challenges());

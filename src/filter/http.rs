@@ -1,6 +1,6 @@
 //! One HTTP request: strip spoofable headers, decide, apply; pause while keys are fetched.
 
-use super::state::{deny, Filter, Step};
+use super::state::{send_reply, Filter, Step};
 use crate::status::Rejection;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -30,7 +30,7 @@ impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(filter) = self.filter.clone() else {
             // Only reachable if Envoy created requests for a VM whose configuration failed.
-            deny(None, self.context_id, Rejection::JwksUnavailable);
+            send_reply(Rejection::JwksUnavailable);
             return Action::Pause;
         };
         // Identity headers are ours alone: drop whatever the client sent, on every route.

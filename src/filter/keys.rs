@@ -26,6 +26,10 @@ pub struct Remote {
 }
 
 impl Remote {
+    pub fn key_count(&self) -> usize {
+        self.set.as_ref().map_or(0, |s| s.keys.len())
+    }
+
     fn usable_set(&self, now_ms: u64) -> Option<Rc<JwkSet>> {
         let fresh = now_ms <= self.record.fetched_at.saturating_add(self.policy.max_staleness_ms);
         self.set.clone().filter(|_| fresh)

@@ -72,9 +72,14 @@ impl Filter {
         let keys = keys::build(&config);
         let crypto = Crypto::detect();
         log::info!("jwt_authn_wasm: signature verification: {}", crypto.describe());
-        let stats = Stats::define();
+        let stats = Stats::define(&config);
         stats.crypto_path(crypto == Crypto::Host);
         let caches = config.providers.iter().map(|p| TokenCache::new(p.cache_size, p.cache_max_token_size)).collect();
+        for (i, k) in keys.iter().enumerate() {
+            if let ProviderKeys::Local(set) = &*k.borrow() {
+                stats.keys_in_use(i, set.keys.len());
+            }
+        }
         Filter {
             config,
             crypto,
@@ -103,8 +108,14 @@ impl Filter {
     pub fn process(&self, context_id: u32, give_up: bool) -> Step {
         let now_ms = host::now_ms();
         let keys = RequestKeys { keys: &self.keys, now_ms, give_up, refetch: RefCell::new(Vec::new()) };
-        let auth =
-            Authenticator { config: &self.config, caches: &self.caches, keys: &keys, crypto: &self.crypto, now: now_ms / 1000 };
+        let auth = Authenticator {
+            config: &self.config,
+            caches: &self.caches,
+            keys: &keys,
+            crypto: &self.crypto,
+            now: now_ms / 1000,
+            facts: Default::default(),
+        };
         let verdict = auth.decide(&HostRequest);
         for c in &self.caches {
             let (hits, misses) = c.take_counts();
@@ -116,7 +127,16 @@ impl Filter {
                 Step::Continue
             }
             Verdict::Deny(r) => {
-                self.deny(context_id, r);
+                let facts = auth.facts.take();
+                let path = host::request_header(":path").unwrap_or_default();
+                log::debug!(
+                    "jwt_authn_wasm: request {context_id} to {} denied: {} (sub {:?}, kid {:?})",
+                    path_only(&path),
+                    r.code(),
+                    facts.sub,
+                    facts.kid
+                );
+                self.deny(r);
                 Step::Replied
             }
             Verdict::Pending(providers) => {
@@ -183,8 +203,9 @@ impl Filter {
         self.stats.allowed();
     }
 
-    fn deny(&self, context_id: u32, rejection: Rejection) {
-        deny(Some(self), context_id, rejection);
+    fn deny(&self, rejection: Rejection) {
+        self.stats.denied(rejection);
+        send_reply(rejection);
     }
 
     /// Starts a fetch for `provider` if shared data says this VM may: the scheduled one when
@@ -282,7 +303,7 @@ impl Filter {
                     },
                 }
                 if r.sync(&HostStore) {
-                    self.keys_changed(call.provider);
+                    self.keys_changed(call.provider, r.key_count());
                 }
             }
         }
@@ -329,7 +350,7 @@ impl Filter {
         for (i, cell) in self.keys.iter().enumerate() {
             if let ProviderKeys::Remote(r) = &mut *cell.borrow_mut() {
                 if r.sync(&HostStore) {
-                    self.keys_changed(ProviderId(i));
+                    self.keys_changed(ProviderId(i), r.key_count());
                 }
                 if r.record.due(now) {
                     due.push(ProviderId(i));
@@ -343,10 +364,11 @@ impl Filter {
     }
 
     /// New keys: tokens verified with the old ones are verified again.
-    fn keys_changed(&self, provider: ProviderId) {
+    fn keys_changed(&self, provider: ProviderId, keys: usize) {
         if let Some(c) = self.caches.get(provider.0) {
             c.clear();
         }
+        self.stats.keys_in_use(provider.0, keys);
     }
 
     fn resume_waiters(&self) {
@@ -382,13 +404,8 @@ fn set_tick(period: Duration) {
 }
 
 /// Sends the local reply for `rejection` on the current request.
-pub fn deny(filter: Option<&Filter>, context_id: u32, rejection: Rejection) {
+pub fn send_reply(rejection: Rejection) {
     let reply = local_reply(rejection, &HostRequest);
-    if let Some(f) = filter {
-        f.stats.denied(rejection);
-    }
-    let path = host::request_header(":path").unwrap_or_default();
-    log::debug!("jwt_authn_wasm: request {context_id} to {} denied: {}", path_only(&path), rejection.code());
     let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     if let Err(status) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
         log::error!("jwt_authn_wasm: could not send the local reply: {status:?}");

@@ -1,5 +1,6 @@
 //! Counters, visible in Envoy's `/stats` (Envoy files wasm metrics under `wasmcustom.`).
 
+use crate::config::Config;
 use crate::status::Rejection;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
@@ -15,6 +16,8 @@ pub struct Stats {
     crypto_host: Option<u32>,
     cache_hit: Option<u32>,
     cache_miss: Option<u32>,
+    /// Gauge per provider: usable keys.
+    keys: Vec<Option<u32>>,
 }
 
 fn counter(name: &str) -> Option<u32> {
@@ -45,7 +48,7 @@ fn add(id: Option<u32>, n: u64) {
 }
 
 impl Stats {
-    pub fn define() -> Stats {
+    pub fn define(config: &Config) -> Stats {
         Stats {
             allowed: counter("allowed"),
             denied: Rejection::ALL.iter().map(|r| (*r, counter(&format!("denied.{}", r.code())))).collect(),
@@ -55,6 +58,7 @@ impl Stats {
             crypto_host: define(MetricType::Gauge, "crypto.host"),
             cache_hit: counter("token_cache.hit"),
             cache_miss: counter("token_cache.miss"),
+            keys: config.providers.iter().map(|p| define(MetricType::Gauge, &format!("jwks.{}.keys", p.name))).collect(),
         }
     }
 
@@ -88,5 +92,11 @@ impl Stats {
     pub fn cache(&self, hits: u64, misses: u64) {
         add(self.cache_hit, hits);
         add(self.cache_miss, misses);
+    }
+
+    pub fn keys_in_use(&self, provider: usize, keys: usize) {
+        if let Some(Some(id)) = self.keys.get(provider) {
+            let _ = hostcalls::record_metric(*id, u64::try_from(keys).unwrap_or(u64::MAX));
+        }
     }
 }

@@ -1,0 +1,198 @@
+//! Authorization and the Descope preset through the real filter on the native host: each
+//! requirement type passing and failing, tenant sources, methods, the preset's expansion,
+//! default identity headers and override, and the stats a scripted sequence leaves.
+
+mod common;
+mod harness;
+
+use common::*;
+use demo_idp::{jwks, mint, DescopeClaims, SigningKey};
+use harness::{MockProxy, Vm};
+use serde_json::{json, Value};
+
+const PROJECT: &str = "P2demo";
+
+fn descope_token(proxy: &MockProxy, key: &SigningKey, build: impl FnOnce(DescopeClaims) -> DescopeClaims) -> String {
+    let claims = build(DescopeClaims::new(PROJECT, "U2alice").now(now_secs(proxy)).ttl(600)).build();
+    mint(key, claims)
+}
+
+/// The Descope preset, keys inline (explicit `local_jwks` wins over the preset's remote JWKS).
+fn descope_vm(proxy: &MockProxy, key: &SigningKey, rules: Value) -> Vm {
+    let config = json!({
+        "providers": {"descope": {"descope": {"project_id": PROJECT}, "local_jwks": {"inline_string": jwks(&[key])}}},
+        "rules": rules
+    });
+    vm_with(proxy, &config)
+}
+
+fn call(vm: &Vm, method: &str, path: &str, token: &str, extra: &[(&'static str, &str)]) -> (u32, Option<Value>, Option<String>) {
+    let mut h = get(path);
+    h[0].1 = method.into();
+    h.push(bearer(token));
+    h.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let req = vm.request(&headers(&h));
+    let reply = req.local_reply();
+    let body = reply.as_ref().and_then(|r| serde_json::from_str(&r.body_text()).ok());
+    let www = reply.and_then(|r| r.header("www-authenticate").map(str::to_owned));
+    (req.status(), body, www)
+}
+
+fn code(r: &(u32, Option<Value>, Option<String>)) -> String {
+    r.1.as_ref().and_then(|b| b["code"].as_str()).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn preset_identity_headers_for_the_current_tenant() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let vm = descope_vm(&proxy, &key, json!([{"match": {"prefix": "/"}, "requires": {"provider_name": "descope"}}]));
+    let token = descope_token(&proxy, &key, |c| {
+        c.tenant("T1", &["admin"], &["orders.read"]).tenant("T2", &["viewer"], &[]).dct("T1")
+    });
+    let mut h = get("/api");
+    h.push(("cookie", format!("DS={token}")));
+    let req = vm.request(&headers(&h));
+    assert_eq!(req.status(), 200);
+    assert_eq!(req.header("x-descope-user-id").as_deref(), Some("U2alice"));
+    assert_eq!(req.header("x-descope-tenants").as_deref(), Some("T1,T2"));
+    assert_eq!(req.header("x-descope-current-tenant").as_deref(), Some("T1"));
+    assert_eq!(req.header("x-descope-roles").as_deref(), Some("admin"));
+    assert_eq!(req.header("x-descope-permissions").as_deref(), Some("orders.read"));
+    // Any issuer form Descope's SDKs accept; anything else is refused.
+    for iss in [PROJECT.to_string(), format!("https://api.descope.com/v1/apps/{PROJECT}")] {
+        let t = descope_token(&proxy, &key, |c| c.claim("iss", json!(iss)));
+        assert_eq!(call(&vm, "GET", "/api", &t, &[]).0, 200, "{iss}");
+    }
+    let t = descope_token(&proxy, &key, |c| c.claim("iss", json!("https://api.descope.com/P2other")));
+    assert_eq!(code(&call(&vm, "GET", "/api", &t, &[])), "jwt_issuer_not_allowed");
+}
+
+#[test]
+fn preset_fetches_descope_jwks_through_its_cluster() {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["descope"]);
+    let config = json!({"providers": {"descope": {"descope": {"project_id": PROJECT}}},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "descope"}}]});
+    let vm = vm_with(&proxy, &config);
+    let key = rs256();
+    let mut h = get("/api");
+    h.push(bearer(&descope_token(&proxy, &key, |c| c)));
+    let req = vm.request(&headers(&h));
+    vm.tick();
+    let calls = vm.pending_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!((calls[0].cluster.as_str(), calls[0].authority(), calls[0].path()), ("descope", "api.descope.com", "/v2/keys/P2demo"));
+    vm.respond(calls[0].token, 200, &[], jwks(&[&key]).as_bytes());
+    assert_eq!(req.status(), 200);
+}
+
+#[test]
+fn each_requirement_type_passes_and_fails_with_insufficient_scope() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let vm = descope_vm(
+        &proxy,
+        &key,
+        json!([
+            {"match": {"prefix": "/roles"}, "requires": {"provider_name": "descope", "roles": ["admin", "billing"]}},
+            {"match": {"prefix": "/perms"}, "requires": {"provider_name": "descope", "permissions": ["orders.write"]}},
+            {"match": {"prefix": "/anyroles"}, "requires": {"provider_name": "descope", "any_roles": ["admin", "owner"]}},
+            {"match": {"prefix": "/anyperms"}, "requires": {"provider_name": "descope", "any_permissions": ["x", "orders.write"]}},
+            {"match": {"prefix": "/header"}, "requires": {"provider_name": "descope", "roles": ["admin"], "tenant": {"header": "x-tenant-id"}}},
+            {"match": {"prefix": "/t/"}, "requires": {"provider_name": "descope", "permissions": ["orders.read"], "tenant": {"path_segment": 1}}},
+            {"match": {"prefix": "/current"}, "requires": {"provider_name": "descope", "roles": ["admin"], "tenant": {"claim": "dct"}}},
+            {"match": {"prefix": "/fixed"}, "requires": {"provider_name": "descope", "roles": ["viewer"], "tenant": {"value": "T2"}}},
+            {"match": {"prefix": "/claims"}, "requires": {"provider_name": "descope", "claims": [
+                {"name": "email", "prefix": "alice@"}, {"name": "amr", "contains": "otp"}, {"name": "dct", "present": true}]}}
+        ]),
+    );
+    let full = descope_token(&proxy, &key, |c| {
+        c.roles(&["admin", "billing"])
+            .permissions(&["orders.write"])
+            .tenant("T1", &["admin"], &["orders.read"])
+            .tenant("T2", &["viewer"], &[])
+            .dct("T1")
+            .claim("email", json!("alice@example.com"))
+            .claim("amr", json!(["pwd", "otp"]))
+    });
+    let thin = descope_token(&proxy, &key, |c| c.roles(&["admin"]).tenant("T2", &["viewer"], &[]).dct("T2"));
+    let cases: Vec<(&str, &[(&'static str, &str)], &str)> = vec![
+        ("/roles", &[], "forbidden_roles"),
+        ("/perms", &[], "forbidden_permissions"),
+        ("/anyroles", &[], ""),
+        ("/anyperms", &[], "forbidden_permissions"),
+        ("/header", &[("x-tenant-id", "T1")], "forbidden_tenant"),
+        ("/t/T1/orders", &[], "forbidden_tenant"),
+        ("/current", &[], "forbidden_roles"),
+        ("/fixed", &[], ""),
+        ("/claims", &[], "forbidden_claim"),
+    ];
+    for (path, extra, thin_code) in cases {
+        assert_eq!(call(&vm, "GET", path, &full, extra).0, 200, "{path} with every grant");
+        let r = call(&vm, "GET", path, &thin, extra);
+        if thin_code.is_empty() {
+            assert_eq!(r.0, 200, "{path}");
+            continue;
+        }
+        assert_eq!((r.0, code(&r).as_str()), (403, thin_code), "{path}");
+        let www = r.2.unwrap_or_default();
+        assert!(www.ends_with(r#"error="insufficient_scope""#), "{path}: {www}");
+    }
+    // A tenant header naming a tenant the token lacks; no header at all.
+    assert_eq!(code(&call(&vm, "GET", "/header", &full, &[("x-tenant-id", "T9")])), "forbidden_tenant");
+    assert_eq!(code(&call(&vm, "GET", "/header", &full, &[])), "forbidden_tenant");
+    // Authentication failures stay 401 on authorized routes.
+    let r = call(&vm, "GET", "/roles", "garbage", &[]);
+    assert_eq!((r.0, code(&r).as_str()), (401, "jwt_malformed"));
+}
+
+#[test]
+fn methods_select_the_rule() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let vm = descope_vm(
+        &proxy,
+        &key,
+        json!([
+            {"match": {"prefix": "/orders", "methods": ["POST", "DELETE"]}, "requires": {"provider_name": "descope", "roles": ["editor"]}},
+            {"match": {"prefix": "/orders", "methods": ["GET"]}, "requires": {"provider_name": "descope"}},
+            {"match": {"path": "/healthz"}}
+        ]),
+    );
+    let viewer = descope_token(&proxy, &key, |c| c.roles(&["viewer"]));
+    assert_eq!(call(&vm, "GET", "/orders", &viewer, &[]).0, 200);
+    assert_eq!(code(&call(&vm, "POST", "/orders", &viewer, &[])), "forbidden_roles");
+    assert_eq!(call(&vm, "PUT", "/orders", &viewer, &[]).0, 200, "no rule for PUT: unauthenticated pass-through, as jwt_authn");
+    assert_eq!(vm.request(&headers(&get("/healthz"))).status(), 200);
+}
+
+#[test]
+fn stats_after_a_scripted_sequence() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let vm = descope_vm(
+        &proxy,
+        &key,
+        json!([{"match": {"prefix": "/admin"}, "requires": {"provider_name": "descope", "roles": ["admin"]}},
+               {"match": {"prefix": "/"}, "requires": {"provider_name": "descope"}}]),
+    );
+    let user = descope_token(&proxy, &key, |c| c.roles(&["viewer"]));
+    for _ in 0..3 {
+        call(&vm, "GET", "/api", &user, &[]);
+    }
+    call(&vm, "GET", "/admin", &user, &[]);
+    vm.request(&headers(&get("/api")));
+    call(&vm, "GET", "/api", "x.y.z", &[]);
+    let m = |n: &str| proxy.metric(&format!("jwt_authn_wasm.{n}")).unwrap_or(0);
+    assert_eq!(m("allowed"), 3);
+    assert_eq!(m("denied.forbidden_roles"), 1);
+    assert_eq!(m("denied.jwt_missing"), 1);
+    assert_eq!(m("denied.jwt_malformed"), 1);
+    // Misses: the first /api and the malformed token; hits: two /api and the /admin request.
+    assert_eq!((m("token_cache.miss"), m("token_cache.hit")), (2, 3));
+    assert_eq!(m("jwks.descope.keys"), 1);
+    assert_eq!(m("crypto.host"), 0, "the mock host offers no verify_signature");
+    assert!(vm.logged("denied: forbidden_roles (sub Some(\"U2alice\")"), "{:?}", vm.logs());
+    assert!(!vm.logs().iter().any(|l| l.message.contains(&user)), "a token was logged");
+}
