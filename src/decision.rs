@@ -89,7 +89,12 @@ enum Outcome {
     Pending(Vec<ProviderId>),
 }
 
-impl Authenticator<'_> {
+impl<'a> Authenticator<'a> {
+    /// An authenticator without a token cache.
+    pub fn new(config: &'a Config, keys: &'a dyn KeySource, crypto: &'a dyn SignatureVerifier, now: u64) -> Self {
+        Authenticator { config, caches: &[], keys, crypto, now, facts: RefCell::default() }
+    }
+
     pub fn decide(&self, req: &dyn RequestView) -> Verdict {
         if self.config.bypass_cors_preflight && is_cors_preflight(req) {
             return Verdict::Allow(Vec::new());
@@ -495,7 +500,7 @@ mod tests {
     fn run(cfg: &Config, r: &Req, mode: KeyMode) -> Verdict {
         let crypto = FakeCrypto { calls: Cell::new(0) };
         let keys = Keys(cfg, mode);
-        Authenticator { config: cfg, caches: &[], keys: &keys, crypto: &crypto, now: NOW, facts: Default::default() }.decide(r)
+        Authenticator::new(cfg, &keys, &crypto, NOW).decide(r)
     }
     fn verdict(cfg: &Config, path: &str, headers: &[(String, String)]) -> Verdict {
         let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -671,7 +676,7 @@ mod tests {
         let keys = Keys(&cfg, KeyMode::Ready);
         let t = token(json!({"alg": "RS256"}), json!({}), b"bad");
         let r = req("/", &[("authorization", &format!("Bearer {t}"))]);
-        let v = Authenticator { config: &cfg, caches: &[], keys: &keys, crypto: &crypto, now: NOW, facts: Default::default() }.decide(&r);
+        let v = Authenticator::new(&cfg, &keys, &crypto, NOW).decide(&r);
         assert_eq!(denied(v), Rejection::SignatureInvalid);
         assert_eq!(crypto.calls.get(), MAX_KEYS_TRIED);
     }
