@@ -1,0 +1,231 @@
+//! The real filter driven through the proxy-wasm SDK entry points on the native mock host:
+//! configuration, decisions, local replies and header mutations (issue: the filter core).
+
+mod common;
+mod harness;
+
+use common::*;
+use demo_idp::{mint, mint_with_header, tamper_signature, Alg, SigningKey};
+use harness::{LogLevel, MockProxy};
+use serde_json::{json, Value};
+
+#[test]
+fn valid_token_continues_with_identity_and_without_the_token() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let vm = vm_with(&proxy, &config_with(local_provider(&[&key])));
+    let token = mint(&key, claims(&proxy, "user-1"));
+    let mut h = get("/api/orders");
+    h.push(bearer(&token));
+    let req = vm.request(&headers(&h));
+    assert_eq!(req.status(), 200, "{:?}", req.local_reply());
+    assert_eq!(req.header("x-jwt-sub").as_deref(), Some("user-1"));
+    // forward: false (the default) removes the token, as jwt_authn does.
+    assert_eq!(req.header("authorization"), None);
+    assert_eq!(proxy.metric("jwt_authn_wasm.allowed"), Some(1));
+    assert!(req.finish());
+}
+
+#[test]
+fn missing_token_gets_a_bearer_challenge_without_error() {
+    let proxy = MockProxy::new();
+    let vm = vm_with(&proxy, &config_with(local_provider(&[&rs256()])));
+    let req = vm.request(&headers(&get("/api/orders?x=1")));
+    assert_eq!(req.status(), 401);
+    let reply = req.local_reply().expect("local reply");
+    assert_eq!(reply.header("www-authenticate"), Some(r#"Bearer realm="https://api.example.com/api/orders""#));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let body: Value = serde_json::from_str(&reply.body_text()).expect("JSON body");
+    assert_eq!(body["code"], "jwt_missing");
+    assert_eq!(proxy.metric("jwt_authn_wasm.denied.jwt_missing"), Some(1));
+}
+
+#[test]
+fn each_algorithm_valid_and_tampered() {
+    let proxy = MockProxy::new();
+    let keys: Vec<SigningKey> = Alg::ALL.iter().map(|a| SigningKey::fixed(*a)).collect();
+    let refs: Vec<&SigningKey> = keys.iter().collect();
+    let vm = vm_with(&proxy, &config_with(local_provider(&refs)));
+    for key in &keys {
+        let token = mint(key, claims(&proxy, "u"));
+        let mut h = get("/api");
+        h.push(bearer(&token));
+        assert_eq!(vm.request(&headers(&h)).status(), 200, "{:?} valid", key.alg());
+        let mut h = get("/api");
+        h.push(bearer(&tamper_signature(&token)));
+        let req = vm.request(&headers(&h));
+        assert_eq!(req.status(), 401, "{:?} tampered", key.alg());
+        let www = req.local_reply().unwrap().header("www-authenticate").unwrap().to_string();
+        assert!(www.ends_with(r#"error="invalid_token""#), "{www}");
+    }
+}
+
+#[test]
+fn rejection_reasons_map_to_status_and_code() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let vm = vm_with(&proxy, &config_with(local_provider(&[&key])));
+    let now = now_secs(&proxy);
+    let with = |c: Value| mint(&key, c);
+    let base = claims(&proxy, "u");
+    let set = |k: &str, v: Value| {
+        let mut c = base.clone();
+        c[k] = v;
+        c
+    };
+    let other = SigningKey::fixed(Alg::ES256);
+    let cases: Vec<(String, u32, &str)> = vec![
+        (with(set("exp", json!(now - 120))), 401, "jwt_expired"),
+        (with(set("nbf", json!(now + 120))), 401, "jwt_not_yet_valid"),
+        (with(set("iss", json!("https://evil.example.com"))), 401, "jwt_issuer_not_allowed"),
+        (with(set("aud", json!("other-api"))), 403, "jwt_audience_not_allowed"),
+        (with(set("exp", json!("soon"))), 401, "jwt_claim_invalid"),
+        (mint(&other, base.clone()), 401, "jwt_key_not_found"),
+        (
+            mint_with_header(&key, json!({"alg": "RS256", "kid": key.kid(), "crit": ["exp"]}), base.clone()),
+            401,
+            "jwt_crit_unsupported",
+        ),
+        (format!("{}.{}.", "eyJhbGciOiJub25lIn0", "e30"), 401, "jwt_malformed"),
+        (format!("eyJhbGciOiJub25lIn0.{}.c2ln", "e30"), 401, "jwt_alg_unsupported"),
+        ("a".repeat(9000), 401, "jwt_too_large"),
+    ];
+    for (token, status, code) in cases {
+        let mut h = get("/api");
+        h.push(bearer(&token));
+        let req = vm.request(&headers(&h));
+        assert_eq!(req.status(), status, "{code}");
+        let reply = req.local_reply().unwrap();
+        let body: Value = serde_json::from_str(&reply.body_text()).unwrap();
+        assert_eq!(body["code"], code);
+        // Nothing of the token is echoed back.
+        assert!(!reply.body_text().contains(&token) && !reply.header("www-authenticate").unwrap().contains(&token));
+        assert_eq!(proxy.metric(&format!("jwt_authn_wasm.denied.{code}")), Some(1), "{code}");
+    }
+}
+
+#[test]
+fn identity_headers_are_stripped_on_every_route() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let mut provider = local_provider(&[&key]);
+    provider["forward_payload_header"] = json!("x-jwt-payload");
+    let config = json!({
+        "providers": {"demo": provider},
+        "rules": [
+            {"match": {"path": "/healthz"}},
+            {"match": {"prefix": "/opt"}, "requires": {"allow_missing": {}}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "demo"}}
+        ]
+    });
+    let vm = vm_with(&proxy, &config);
+    let spoof = [("x-jwt-sub", "admin".to_string()), ("x-jwt-payload", "eyJzdWIiOiJhZG1pbiJ9".to_string())];
+    for path in ["/healthz", "/opt/x", "/unmatched-is-still-stripped"] {
+        let mut h = get(path);
+        h.extend(spoof.iter().cloned());
+        let req = vm.request(&headers(&h));
+        if path == "/unmatched-is-still-stripped" {
+            assert_eq!(req.status(), 401);
+            continue;
+        }
+        assert_eq!(req.status(), 200, "{path}");
+        assert_eq!(req.header("x-jwt-sub"), None, "{path}");
+        assert_eq!(req.header("x-jwt-payload"), None, "{path}");
+    }
+    // With a valid token, the values are the token's, never the client's.
+    let token = mint(&key, claims(&proxy, "user-7"));
+    let mut h = get("/api");
+    h.extend(spoof.iter().cloned());
+    h.push(bearer(&token));
+    let req = vm.request(&headers(&h));
+    assert_eq!(req.status(), 200);
+    assert_eq!(req.header_values("x-jwt-sub"), vec!["user-7".to_string()]);
+    assert_eq!(req.header("x-jwt-payload").as_deref(), token.split('.').nth(1));
+}
+
+#[test]
+fn forward_false_removes_cookie_and_param_tokens() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let mut provider = local_provider(&[&key]);
+    provider["from_cookies"] = json!(["DS"]);
+    provider["from_params"] = json!(["token"]);
+    let vm = vm_with(&proxy, &config_with(provider));
+    let token = mint(&key, claims(&proxy, "u"));
+    let mut h = get("/api");
+    h.push(("cookie", format!("theme=dark; DS={token}; lang=en")));
+    let req = vm.request(&headers(&h));
+    assert_eq!(req.status(), 200);
+    assert_eq!(req.header("cookie").as_deref(), Some("theme=dark; lang=en"));
+    let req = vm.request(&headers(&get(&format!("/api?a=1&token={token}&b=2"))));
+    assert_eq!(req.status(), 200);
+    assert_eq!(req.header(":path").as_deref(), Some("/api?a=1&b=2"));
+}
+
+#[test]
+fn claim_values_with_control_characters_are_not_forwarded() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let vm = vm_with(&proxy, &config_with(local_provider(&[&key])));
+    let token = mint(&key, claims(&proxy, "evil\r\nx-admin: true"));
+    let mut h = get("/api");
+    h.push(bearer(&token));
+    let req = vm.request(&headers(&h));
+    assert_eq!(req.status(), 200);
+    assert_eq!(req.header("x-jwt-sub"), None);
+    assert_eq!(req.header("x-admin"), None);
+    assert_eq!(proxy.metric("jwt_authn_wasm.identity_header_skipped"), Some(1));
+}
+
+#[test]
+fn invalid_configuration_refuses_to_start_with_one_clear_line() {
+    let proxy = MockProxy::new();
+    let cases = [
+        (json!({"providers": {"p": {"isuer": "x"}}}).to_string(), "unknown field `isuer`"),
+        (
+            json!({"providers": {"p": {"local_jwks": {"filename": "/etc/jwks"}}}}).to_string(),
+            "providers.p.local_jwks.filename",
+        ),
+        (json!({"providers": {"p": {"local_jwks": {"inline_string": "{}"}}}}).to_string(), "unusable JWKS"),
+        ("not json".to_string(), "invalid configuration"),
+        (String::new(), "configuration is empty"),
+    ];
+    for (config, needle) in cases {
+        let vm = proxy.vm();
+        vm.start(|| jwt_authn_wasm::_initialize());
+        assert!(!vm.configure(&config), "{config} must be refused");
+        let errors: Vec<_> = vm.logs().into_iter().filter(|l| l.level == LogLevel::Error).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains(needle), "{:?} should mention {needle}", errors[0].message);
+    }
+}
+
+#[test]
+fn non_utf8_header_bytes_do_not_panic() {
+    let proxy = MockProxy::new();
+    let vm = vm_with(&proxy, &config_with(local_provider(&[&rs256()])));
+    let req = vm.request_bytes(&[
+        (":method", b"GET"),
+        (":path", b"/api/\xff\xfe"),
+        (":authority", b"api.example.com"),
+        ("authorization", b"Bearer \xff\xfe.\x80.\x00"),
+        ("cookie", b"DS=\xc3\x28"),
+    ]);
+    assert_eq!(req.status(), 401);
+    let body: Value = serde_json::from_str(&req.local_reply().unwrap().body_text()).unwrap();
+    assert_eq!(body["code"], "jwt_malformed");
+}
+
+#[test]
+fn public_route_and_cors_preflight() {
+    let proxy = MockProxy::new();
+    let mut config = config_with(local_provider(&[&rs256()]));
+    config["bypass_cors_preflight"] = json!(true);
+    let vm = vm_with(&proxy, &config);
+    assert_eq!(vm.request(&headers(&get("/healthz"))).status(), 200);
+    let mut h = get("/api");
+    h[0].1 = "OPTIONS".into();
+    h.push(("origin", "https://app.example.com".into()));
+    h.push(("access-control-request-method", "POST".into()));
+    assert_eq!(vm.request(&headers(&h)).status(), 200);
+}

@@ -1,0 +1,286 @@
+//! Remote JWKS on the native mock host, with simulated time, ticks and dispatched calls:
+//! first fetch with requests waiting, refresh, failure with backoff and stale keys kept,
+//! maximum staleness, rotation through an unknown `kid`, the refetch rate limit, two VMs
+//! sharing one fetch, OIDC discovery.
+
+mod common;
+mod harness;
+
+use common::*;
+use demo_idp::{jwks, mint, Alg, FixedKey, SigningKey};
+use harness::{HttpCall, MockProxy, Outcome, Request, Vm};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const JWKS_PATH: &str = "/.well-known/jwks.json";
+
+fn key_a() -> SigningKey {
+    SigningKey::fixed_key(FixedKey::Rsa2048A, Alg::RS256)
+}
+fn key_b() -> SigningKey {
+    SigningKey::fixed_key(FixedKey::Rsa2048B, Alg::RS256)
+}
+
+fn remote_config() -> Value {
+    config_with(json!({
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "remote_jwks": {
+            "http_uri": {"uri": format!("https://idp.example.com{JWKS_PATH}"), "cluster": "idp", "timeout": "2s"},
+            "cache_duration": "600s"
+        },
+        "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}]
+    }))
+}
+
+fn setup() -> (MockProxy, Vm) {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp"]);
+    let vm = vm_with(&proxy, &remote_config());
+    (proxy, vm)
+}
+
+fn send<'a>(vm: &'a Vm, token: &str) -> Request<'a> {
+    let mut h = get("/api");
+    h.push(bearer(token));
+    vm.request(&headers(&h))
+}
+
+/// The one fetch in flight, after the tick that starts fetches requests asked for.
+fn only_call(vm: &Vm) -> HttpCall {
+    if vm.tick_period() == Some(Duration::from_millis(1)) {
+        vm.tick();
+    }
+    let calls = vm.pending_calls();
+    assert_eq!(calls.len(), 1, "expected exactly one fetch in flight: {calls:?}");
+    calls.into_iter().next().unwrap()
+}
+
+fn serve(vm: &Vm, call: &HttpCall, keys: &[&SigningKey]) {
+    vm.respond(call.token, 200, &[("content-type", "application/json")], jwks(keys).as_bytes());
+}
+
+fn code(req: &Request<'_>) -> String {
+    let body: Value = serde_json::from_str(&req.local_reply().expect("local reply").body_text()).unwrap();
+    body["code"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Fetches keys once so the VM has them.
+fn warm(vm: &Vm, proxy: &MockProxy, keys: &[&SigningKey]) {
+    let req = send(vm, &mint(&key_a(), claims(proxy, "warm")));
+    serve(vm, &only_call(vm), keys);
+    assert_eq!(req.outcome(), Outcome::Continued);
+}
+
+#[test]
+fn first_fetch_holds_requests_then_resumes_them() {
+    let (proxy, vm) = setup();
+    assert_eq!(vm.tick_period(), Some(Duration::from_millis(200)));
+    let token = mint(&key_a(), claims(&proxy, "user-1"));
+    let first = send(&vm, &token);
+    let second = send(&vm, &token);
+    assert_eq!(first.outcome(), Outcome::Paused, "a request waits for keys, never a 401");
+    assert_eq!(second.outcome(), Outcome::Paused);
+    assert_eq!(vm.tick_period(), Some(Duration::from_millis(1)), "a prompt tick starts the fetch");
+    let call = only_call(&vm);
+    assert_eq!(call.context_id, vm.root_id().unwrap(), "fetches belong to the root context");
+    assert_eq!(
+        (call.cluster.as_str(), call.method(), call.path(), call.authority()),
+        ("idp", "GET", JWKS_PATH, "idp.example.com")
+    );
+    assert_eq!(call.timeout, Duration::from_secs(2));
+
+    serve(&vm, &call, &[&key_a()]);
+    for req in [&first, &second] {
+        assert_eq!(req.outcome(), Outcome::Continued);
+        assert_eq!(req.header("x-jwt-sub").as_deref(), Some("user-1"));
+    }
+    assert_eq!(send(&vm, &token).status(), 200, "later requests need no fetch");
+    vm.tick();
+    assert!(vm.pending_calls().is_empty());
+    assert_eq!(vm.tick_period(), Some(Duration::from_millis(200)), "back to the normal tick");
+    assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.ok"), Some(1));
+}
+
+#[test]
+fn no_keys_in_time_is_503_not_401() {
+    let (proxy, vm) = setup();
+    let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
+    assert_eq!(req.outcome(), Outcome::Paused);
+    vm.advance_ticking(Duration::from_millis(1800));
+    assert_eq!(req.outcome(), Outcome::Paused, "still within the fetch timeout");
+    vm.advance_ticking(Duration::from_millis(400));
+    assert_eq!(req.status(), 503);
+    assert_eq!(code(&req), "jwks_unavailable");
+    assert_eq!(req.local_reply().unwrap().header("www-authenticate"), None);
+    // The fetch finally times out: counted, and retried after a backoff.
+    vm.timeout_call(only_call(&vm).token);
+    assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.failed"), Some(1));
+    assert!(vm.pending_calls().is_empty());
+    vm.advance_ticking(Duration::from_millis(1200));
+    assert_eq!(vm.pending_calls().len(), 1, "retried after the backoff");
+}
+
+#[test]
+fn refresh_before_cache_duration_ends() {
+    let (proxy, vm) = setup();
+    warm(&vm, &proxy, &[&key_a()]);
+    // Refresh at 90% of 600 s; tick in coarse steps, as Envoy's timer would fire meanwhile.
+    proxy.advance(Duration::from_secs(539));
+    vm.tick();
+    assert!(vm.pending_calls().is_empty());
+    proxy.advance(Duration::from_secs(1));
+    vm.tick();
+    let call = only_call(&vm);
+    serve(&vm, &call, &[&key_a(), &key_b()]);
+    assert_eq!(send(&vm, &mint(&key_b(), claims(&proxy, "u"))).status(), 200, "refreshed keys in use");
+}
+
+#[test]
+fn failures_keep_last_good_keys_and_back_off() {
+    let (proxy, vm) = setup();
+    warm(&vm, &proxy, &[&key_a()]);
+    proxy.advance(Duration::from_secs(540));
+    vm.tick();
+    let mut backoffs = Vec::new();
+    for round in 0..4 {
+        let call = only_call(&vm);
+        match round {
+            0 => vm.respond(call.token, 500, &[], b"oops"),
+            1 => vm.fail_call(call.token),
+            2 => vm.respond(call.token, 200, &[], b"<html>not a jwks</html>"),
+            _ => vm.respond(call.token, 200, &[], br#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#),
+        }
+        // Valid tokens of known keys are still accepted through the outage.
+        assert_eq!(send(&vm, &mint(&key_a(), claims(&proxy, "u"))).status(), 200, "round {round}");
+        let mut waited = Duration::ZERO;
+        while vm.pending_calls().is_empty() {
+            proxy.advance(Duration::from_millis(100));
+            vm.tick();
+            waited += Duration::from_millis(100);
+            assert!(waited < Duration::from_secs(120), "no retry");
+        }
+        backoffs.push(waited);
+    }
+    assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.failed"), Some(4));
+    assert!(backoffs.windows(2).all(|w| w[1] > w[0]), "backoff grows: {backoffs:?}");
+    assert!(backoffs[0] >= Duration::from_millis(500) && backoffs[0] <= Duration::from_millis(1100), "{backoffs:?}");
+    assert!(vm.logged("HTTP status 500"));
+}
+
+#[test]
+fn keys_older_than_max_staleness_stop_being_used() {
+    let (proxy, vm) = setup();
+    warm(&vm, &proxy, &[&key_a()]);
+    // A day later with every refresh failing (only the last one simulated).
+    proxy.advance(Duration::from_secs(24 * 3600 + 1));
+    vm.tick();
+    vm.respond(only_call(&vm).token, 503, &[], b"");
+    let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
+    assert_eq!(req.outcome(), Outcome::Paused, "stale keys are not used");
+    vm.advance_ticking(Duration::from_millis(2200));
+    assert_eq!(req.status(), 503);
+}
+
+#[test]
+fn unknown_kid_refetches_at_once_and_is_rate_limited() {
+    let (proxy, vm) = setup();
+    warm(&vm, &proxy, &[&key_a()]);
+    // The IdP rotated to key B: its first token triggers one refetch, concurrent ones share it.
+    let rotated = mint(&key_b(), claims(&proxy, "rotated"));
+    let r1 = send(&vm, &rotated);
+    let r2 = send(&vm, &rotated);
+    assert_eq!((r1.outcome(), r2.outcome()), (Outcome::Paused, Outcome::Paused));
+    serve(&vm, &only_call(&vm), &[&key_a(), &key_b()]);
+    assert_eq!(r1.status(), 200);
+    assert_eq!(r2.header("x-jwt-sub").as_deref(), Some("rotated"));
+
+    // Another unknown kid within 30 s: no refetch, 401 at once.
+    let unknown = mint(&SigningKey::fixed_key(FixedKey::Rsa3072, Alg::RS256), claims(&proxy, "u"));
+    let req = send(&vm, &unknown);
+    assert_eq!(req.status(), 401);
+    assert_eq!(code(&req), "jwt_key_not_found");
+    vm.tick();
+    assert!(vm.pending_calls().is_empty());
+
+    // After the interval it may refetch again; still unknown after it → 401.
+    proxy.advance(Duration::from_secs(30));
+    let req = send(&vm, &unknown);
+    assert_eq!(req.outcome(), Outcome::Paused);
+    serve(&vm, &only_call(&vm), &[&key_a(), &key_b()]);
+    assert_eq!(req.status(), 401);
+    assert_eq!(code(&req), "jwt_key_not_found");
+}
+
+#[test]
+fn two_vms_share_one_fetch() {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp"]);
+    let vm1 = vm_with(&proxy, &remote_config());
+    let vm2 = vm_with(&proxy, &remote_config());
+    let token = mint(&key_a(), claims(&proxy, "u"));
+    let on1 = send(&vm1, &token);
+    let on2 = send(&vm2, &token);
+    assert_eq!((on1.outcome(), on2.outcome()), (Outcome::Paused, Outcome::Paused));
+    let call = only_call(&vm1);
+    vm2.tick();
+    assert!(vm2.pending_calls().is_empty(), "the second worker waits for the first one's fetch");
+    serve(&vm1, &call, &[&key_a()]);
+    assert_eq!(on1.outcome(), Outcome::Continued);
+    vm2.tick();
+    assert_eq!(on2.outcome(), Outcome::Continued, "picked up from shared data on the next tick");
+    assert_eq!(send(&vm2, &token).status(), 200);
+
+    // One refresh for both.
+    proxy.advance(Duration::from_secs(540));
+    vm2.tick();
+    vm1.tick();
+    let total = vm1.pending_calls().len() + vm2.pending_calls().len();
+    assert_eq!(total, 1, "N workers, one fetch per refresh");
+    assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.ok"), Some(1));
+}
+
+#[test]
+fn oidc_discovery_finds_the_jwks_and_checks_the_issuer() {
+    let discovery = |issuer: &str| {
+        config_with(json!({
+            "issuer": issuer,
+            "oidc_discovery": {"http_uri": {"uri": "https://idp.example.com/.well-known/openid-configuration", "cluster": "idp", "timeout": "2s"}},
+            "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}]
+        }))
+    };
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp"]);
+    let vm = vm_with(&proxy, &discovery(ISSUER));
+    let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
+    let call = only_call(&vm);
+    assert_eq!(call.path(), "/.well-known/openid-configuration");
+    let doc = json!({"issuer": ISSUER, "jwks_uri": "https://keys.example.com/v2/keys/P1"}).to_string();
+    vm.respond(call.token, 200, &[], doc.as_bytes());
+    let call = only_call(&vm);
+    assert_eq!((call.cluster.as_str(), call.authority(), call.path()), ("idp", "keys.example.com", "/v2/keys/P1"));
+    serve(&vm, &call, &[&key_a()]);
+    assert_eq!(req.status(), 200);
+
+    // A document naming another issuer is refused.
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp"]);
+    let vm = vm_with(&proxy, &discovery(ISSUER));
+    let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
+    let doc = json!({"issuer": "https://evil.example.com", "jwks_uri": "https://evil.example.com/keys"}).to_string();
+    vm.respond(only_call(&vm).token, 200, &[], doc.as_bytes());
+    vm.tick();
+    assert!(vm.pending_calls().is_empty(), "no JWKS fetched from an unverified document");
+    vm.advance_ticking(Duration::from_millis(2200));
+    assert_eq!(req.status(), 503);
+    assert!(vm.logged("names issuer"));
+}
+
+#[test]
+fn a_request_that_goes_away_while_waiting_is_forgotten() {
+    let (proxy, vm) = setup();
+    let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
+    assert!(req.finish());
+    serve(&vm, &only_call(&vm), &[&key_a()]);
+    assert_eq!(send(&vm, &mint(&key_a(), claims(&proxy, "u"))).status(), 200);
+}
