@@ -1,0 +1,293 @@
+//! Wycheproof vectors (C2SP/wycheproof, see tests/vectors/wycheproof/SOURCE and LICENSE)
+//! against `parse_jwks` + `PureRust::verify`.
+//!
+//! Every key goes through `parse_jwks` as a JWK built from the vector's public key, so the
+//! JWK decoding is exercised with the signatures. Results must match the vector exactly:
+//! `valid` verifies, `invalid` fails. The only `acceptable` cases in these files are the
+//! PKCS#1 v1.5 `MissingNull` ones (DigestInfo without the NULL parameters, a legacy
+//! encoding): we REJECT them, since RFC 8017 §9.2 fixes the encoding and the verifier compares
+//! it byte for byte.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_authn_wasm::crypto::{PureRust, SignatureVerifier, VerifyError};
+use jwt_authn_wasm::jwk::{parse_jwks, Alg, JwkSet, JwksError};
+use serde_json::{json, Value};
+
+fn load(name: &str) -> Value {
+    let path = format!("{}/tests/vectors/wycheproof/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    assert!(s.len() % 2 == 0, "odd hex length");
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn str_of<'a>(v: &'a Value, name: &str) -> &'a str {
+    v[name].as_str().unwrap_or_else(|| panic!("missing {name}"))
+}
+
+/// Key refusals that are our documented policy (see `jwk::parse_jwks`), not bugs.
+const POLICY_REASONS: [&str; 4] = ["is below 2048", "is above 8192", "is even", "is below 3"];
+
+#[derive(Default)]
+struct Tally {
+    valid: usize,
+    invalid: usize,
+    acceptable: usize,
+    key_refused_by_policy: usize,
+}
+
+/// The JWK for one test group: from the raw key (hex), so that it is ours, not the vector's
+/// own JWK. RSA moduli keep the DER sign byte (a leading 0x00) to exercise its tolerance.
+fn group_jwk(group: &Value, alg: Alg) -> Value {
+    let pk = &group["publicKey"];
+    match alg {
+        Alg::ES256 | Alg::ES384 => {
+            let point = hex(str_of(pk, "uncompressed"));
+            assert_eq!(point[0], 4);
+            let (x, y) = point[1..].split_at((point.len() - 1) / 2);
+            let crv = if alg == Alg::ES256 { "P-256" } else { "P-384" };
+            json!({ "kty": "EC", "crv": crv, "x": b64(x), "y": b64(y), "alg": alg.name(), "use": "sig" })
+        }
+        _ => json!({
+            "kty": "RSA",
+            "n": b64(&hex(str_of(pk, "modulus"))),
+            "e": b64(&hex(str_of(pk, "publicExponent"))),
+            "alg": alg.name(),
+            "use": "sig",
+        }),
+    }
+}
+
+fn run_signature_file(name: &str, alg: Alg) {
+    let doc = load(name);
+    let mut tally = Tally::default();
+    let mut groups = 0;
+    for group in doc["testGroups"].as_array().unwrap() {
+        groups += 1;
+        let tests = group["tests"].as_array().unwrap();
+        // The vector's own JWK, when it has one, must get the same decision as ours.
+        let own_ok = group
+            .get("publicKeyJwk")
+            .or_else(|| group.get("keyJwk"))
+            .map(|own| parse_jwks(&serde_json::to_vec(&json!({ "keys": [own] })).unwrap()).is_ok());
+
+        let jwks = json!({ "keys": [group_jwk(group, alg)] });
+        let set = match parse_jwks(&serde_json::to_vec(&jwks).unwrap()) {
+            Ok(parsed) => {
+                assert_ne!(own_ok, Some(false), "{name}: vector JWK refused but ours accepted");
+                parsed.set
+            }
+            Err(JwksError::NoUsableKey(skipped)) => {
+                let reason = &skipped[0].reason;
+                assert!(POLICY_REASONS.iter().any(|p| reason.contains(p)), "{name}: key refused: {reason}");
+                assert_ne!(own_ok, Some(true));
+                tally.key_refused_by_policy += tests.len();
+                continue;
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
+        assert_eq!(set.keys.len(), 1);
+        let key = &set.keys[0];
+        assert!(key.accepts(alg));
+
+        for t in tests {
+            let id = &t["tcId"];
+            let msg = hex(str_of(t, "msg"));
+            let sig = hex(str_of(t, "sig"));
+            let result = PureRust.verify(alg, key, &msg, &sig);
+            assert_ne!(result, Err(VerifyError::KeyMismatch), "{name} #{id}");
+            let flags: Vec<&str> = t["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+            match str_of(t, "result") {
+                "valid" => {
+                    assert_eq!(result, Ok(()), "{name} #{id} {flags:?} must verify: {}", t["comment"]);
+                    tally.valid += 1;
+                }
+                "invalid" => {
+                    assert_eq!(
+                        result,
+                        Err(VerifyError::BadSignature),
+                        "{name} #{id} {flags:?} must fail: {}",
+                        t["comment"]
+                    );
+                    tally.invalid += 1;
+                }
+                "acceptable" => {
+                    // Our decision (see the module comment): legacy MissingNull is refused.
+                    assert_eq!(flags, ["MissingNull"], "{name} #{id}: undocumented acceptable case");
+                    assert_eq!(result, Err(VerifyError::BadSignature), "{name} #{id}");
+                    tally.acceptable += 1;
+                }
+                other => panic!("{name} #{id}: result {other}"),
+            }
+        }
+    }
+    let total = tally.valid + tally.invalid + tally.acceptable + tally.key_refused_by_policy;
+    assert_eq!(total as u64, doc["numberOfTests"].as_u64().unwrap(), "{name}: every test case ran");
+    assert_eq!(tally.key_refused_by_policy, 0, "{name}: no key of these files is outside policy");
+    println!(
+        "{name} ({} via {groups} JWKs): {} valid verified, {} invalid rejected, {} acceptable (MissingNull) rejected, {} skipped: key refused by policy",
+        alg.name(),
+        tally.valid,
+        tally.invalid,
+        tally.acceptable,
+        tally.key_refused_by_policy
+    );
+}
+
+#[test]
+fn rsa_pkcs1_2048_sha256() {
+    run_signature_file("rsa_signature_2048_sha256_test.json", Alg::RS256);
+}
+
+#[test]
+fn rsa_pkcs1_2048_sha384() {
+    run_signature_file("rsa_signature_2048_sha384_test.json", Alg::RS384);
+}
+
+#[test]
+fn rsa_pkcs1_2048_sha512() {
+    run_signature_file("rsa_signature_2048_sha512_test.json", Alg::RS512);
+}
+
+#[test]
+fn rsa_pkcs1_3072_sha256() {
+    run_signature_file("rsa_signature_3072_sha256_test.json", Alg::RS256);
+}
+
+#[test]
+fn rsa_pkcs1_4096_sha256() {
+    run_signature_file("rsa_signature_4096_sha256_test.json", Alg::RS256);
+}
+
+#[test]
+fn rsa_pss_2048_sha256_mgf1_32() {
+    let doc = load("rsa_pss_2048_sha256_mgf1_32_test.json");
+    for g in doc["testGroups"].as_array().unwrap() {
+        // PS256 is exactly this parameter set (RFC 7518 §3.5).
+        assert_eq!(
+            (str_of(g, "sha"), str_of(g, "mgf"), str_of(g, "mgfSha"), g["sLen"].as_u64()),
+            ("SHA-256", "MGF1", "SHA-256", Some(32))
+        );
+    }
+    run_signature_file("rsa_pss_2048_sha256_mgf1_32_test.json", Alg::PS256);
+}
+
+#[test]
+fn ecdsa_p256_sha256_p1363() {
+    run_signature_file("ecdsa_secp256r1_sha256_p1363_test.json", Alg::ES256);
+}
+
+#[test]
+fn ecdsa_p384_sha384_p1363() {
+    run_signature_file("ecdsa_secp384r1_sha384_p1363_test.json", Alg::ES384);
+}
+
+/// Members only a private key has; removed to get the public JWKS an IdP would publish.
+const PRIVATE_MEMBERS: [&str; 6] = ["d", "p", "q", "dp", "dq", "qi"];
+
+/// Verifies a compact JWS the way the filter picks keys (kid + alg → candidates), with only
+/// `parse_jwks`, `JwkSet::candidates` and `PureRust` (the full token pipeline is tested
+/// elsewhere).
+fn jws_accepted(set: &JwkSet, jws: &str) -> bool {
+    let parts: Vec<&str> = jws.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let Some(alg) = header["alg"].as_str().and_then(Alg::from_name) else {
+        return false;
+    };
+    let Ok(sig) = URL_SAFE_NO_PAD.decode(parts[2]) else {
+        return false;
+    };
+    let signing_input = format!("{}.{}", parts[0], parts[1]);
+    let accepted = set
+        .candidates(header["kid"].as_str(), alg)
+        .any(|k| PureRust.verify(alg, k, signing_input.as_bytes(), &sig).is_ok());
+    accepted
+}
+
+/// json_web_key_test.json: keysets given as private JWKs plus a compact JWS. What we use:
+/// - the keyset as published (with private members) must yield no key from an entry that has
+///   private members: we refuse private keys published by mistake;
+/// - the public part of the keyset (private members removed) through `parse_jwks` and the
+///   token through `candidates` + `PureRust`: `invalid` must be rejected; `valid` must be
+///   accepted, except the HMAC ones (tcId 2, 13, 14, 15) which we reject by policy (no
+///   symmetric keys, no HS* algorithms).
+///
+/// What the vectors expect that we do differently: `MixedKeySet` and `DuplicateKid` want the
+/// whole keyset refused; we skip unusable entries and keep the rest, and keys sharing a kid
+/// are all candidates (Envoy jwt_authn semantics). In these vectors the outcome for the token
+/// is still "rejected" because the keys involved are HMAC ones.
+#[test]
+fn json_web_key_sets() {
+    let doc = load("json_web_key_test.json");
+    let hmac_valid = [2, 13, 14, 15];
+    let (mut valid, mut invalid, mut hmac, mut private_refused) = (0, 0, 0, 0);
+    for group in doc["testGroups"].as_array().unwrap() {
+        let published = &group["private"];
+        let public_keys: Vec<Value> = published["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                let mut k = k.clone();
+                for m in PRIVATE_MEMBERS {
+                    k.as_object_mut().unwrap().remove(m);
+                }
+                k
+            })
+            .collect();
+
+        // As published: an entry with private members never becomes a key, and says why.
+        let skipped = match parse_jwks(&serde_json::to_vec(published).unwrap()) {
+            Ok(parsed) => parsed.skipped,
+            Err(JwksError::NoUsableKey(skipped)) => skipped,
+            Err(e) => panic!("{e}"),
+        };
+        for (index, entry) in published["keys"].as_array().unwrap().iter().enumerate() {
+            if PRIVATE_MEMBERS.iter().any(|m| entry.get(*m).is_some()) {
+                assert!(
+                    skipped.iter().any(|s| s.index == index && s.reason.contains("private")),
+                    "private entry {index} of {published} not flagged: {skipped:?}"
+                );
+                private_refused += 1;
+            }
+        }
+
+        let set = match parse_jwks(&serde_json::to_vec(&json!({ "keys": public_keys })).unwrap()) {
+            Ok(parsed) => parsed.set,
+            Err(JwksError::NoUsableKey(_)) => JwkSet::default(),
+            Err(e) => panic!("{e}"),
+        };
+        for t in group["tests"].as_array().unwrap() {
+            let id = t["tcId"].as_u64().unwrap();
+            let accepted = jws_accepted(&set, str_of(t, "jws"));
+            match str_of(t, "result") {
+                "invalid" => {
+                    assert!(!accepted, "json_web_key #{id} must be rejected: {}", t["comment"]);
+                    invalid += 1;
+                }
+                "valid" if hmac_valid.contains(&id) => {
+                    assert!(!accepted, "json_web_key #{id}: HMAC is refused by policy");
+                    hmac += 1;
+                }
+                "valid" => {
+                    assert!(accepted, "json_web_key #{id} must be accepted: {}", t["comment"]);
+                    valid += 1;
+                }
+                other => panic!("#{id}: {other}"),
+            }
+        }
+    }
+    assert_eq!((valid + invalid + hmac) as u64, doc["numberOfTests"].as_u64().unwrap());
+    println!(
+        "json_web_key_test.json: {valid} valid accepted, {invalid} invalid rejected, {hmac} valid HMAC cases rejected by policy; {private_refused} published private JWKs refused"
+    );
+}
