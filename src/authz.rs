@@ -118,7 +118,10 @@ mod tests {
     fn project_level_roles_and_permissions() {
         let r = req(&[]);
         assert_eq!(check(Authz { roles: strs(&["viewer"]), ..Authz::default() }, &r), Ok(()));
-        assert_eq!(check(Authz { roles: strs(&["viewer", "admin"]), ..Authz::default() }, &r), Err(Rejection::RolesMissing));
+        assert_eq!(
+            check(Authz { roles: strs(&["viewer", "admin"]), ..Authz::default() }, &r),
+            Err(Rejection::RolesMissing)
+        );
         assert_eq!(check(Authz { any_roles: strs(&["admin", "viewer"]), ..Authz::default() }, &r), Ok(()));
         assert_eq!(check(Authz { any_roles: strs(&["admin"]), ..Authz::default() }, &r), Err(Rejection::RolesMissing));
         assert_eq!(check(Authz { permissions: strs(&["read"]), ..Authz::default() }, &r), Ok(()));

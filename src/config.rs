@@ -479,7 +479,10 @@ fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, Config
     let Some(d) = p.descope.take() else { return Ok(Vec::new()) };
     let pid = d.project_id;
     if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(ConfigError::new(format!("{field}.descope.project_id"), "must be a Descope project id (letters and digits)"));
+        return Err(ConfigError::new(
+            format!("{field}.descope.project_id"),
+            "must be a Descope project id (letters and digits)",
+        ));
     }
     let base = d.base_url.unwrap_or_else(|| DESCOPE_BASE_URL.to_owned());
     let base = base.trim_end_matches('/').to_owned();
@@ -563,7 +566,10 @@ fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Pr
 
     let issuers = match p.issuer {
         Some(iss) if iss.is_empty() => {
-            return Err(ConfigError::new(format!("{field}.issuer"), "must not be empty; leave it out to skip the check"))
+            return Err(ConfigError::new(
+                format!("{field}.issuer"),
+                "must not be empty; leave it out to skip the check",
+            ))
         }
         Some(iss) => vec![iss],
         None => preset_issuers,
@@ -1262,7 +1268,10 @@ mod tests {
         assert_eq!((r.uri.as_str(), r.cluster.as_str()), ("https://api.descope.com/v2/keys/P2abc", "descope"));
         assert_eq!(
             p.locations,
-            vec![Location::Header { name: "authorization".into(), prefix: Some("Bearer ".into()) }, Location::Cookie("DS".into())]
+            vec![
+                Location::Header { name: "authorization".into(), prefix: Some("Bearer ".into()) },
+                Location::Cookie("DS".into())
+            ]
         );
         let headers: Vec<_> = p.claim_to_headers.iter().map(|c| (c.header.as_str(), c.claim.as_str())).collect();
         assert_eq!(
@@ -1318,7 +1327,10 @@ mod tests {
             v["rules"] = json!([{"match": {"prefix": "/"}, "requires": req}]);
             v
         };
-        assert!(parse(&with(json!({"provider_name": "p"}))).unwrap().rules[0].requirement.as_ref().is_some_and(|r| matches!(r, Requirement::Provider { .. })));
+        assert!(parse(&with(json!({"provider_name": "p"}))).unwrap().rules[0]
+            .requirement
+            .as_ref()
+            .is_some_and(|r| matches!(r, Requirement::Provider { .. })));
         for (req, needle) in [
             (json!({"roles": ["admin"]}), "exactly one"),
             (json!({"provider_name": "p", "roles": [""]}), "roles"),
@@ -1332,8 +1344,17 @@ mod tests {
             assert!(e.to_string().contains(needle), "{e} should mention {needle}");
         }
         rejects(|v| v["rules"][0]["match"]["methods"] = json!(["G E T"]), "methods[0]");
-        rejects(|v| v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "@keys"}]), "claim path");
-        rejects(|v| v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "a.@keys.b"}]), "claim path");
-        rejects(|v| v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "a.{}"}]), "claim path");
+        rejects(
+            |v| v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "@keys"}]),
+            "claim path",
+        );
+        rejects(
+            |v| v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "a.@keys.b"}]),
+            "claim path",
+        );
+        rejects(
+            |v| v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "a.{}"}]),
+            "claim path",
+        );
     }
 }

@@ -104,7 +104,8 @@ pub mod kat {
     pub const SIG_RS256: &str = "CkQnk0ncn5d8n8uM8zb_N0gf55B7LDRA1JrvRCL2I0GgUPL4teDGAX2bmMBc6nRHRqAXKhURqGNzanXp_4qAvxinG8zgCFbeHzA-Z-Vrh0u5-EtL_IxiuzHcvJPu_aDqycipUJileKc8U70SD5uA2oPS6wA3b0U6UVlys0jNCWbDvdlKBuhLegflNIoJG6nZ-yjvSuV5dIq2I-BfNoAo3YnaYcI-ebGTvF7lutNej2BxLzGhh1ZfaCfpOwKFM7I5CCEpzkGPPXJMSfg_Hg_p1b4wlJcDcL1E6G8lR_R6TLHRtqoy0SRML8SVN2wxjcbhiFJ0puI-3oramyY3PIHQpw";
     pub const P256_X: &str = "lB7qIBjp7OTPmnyFsU8EphIemuIT9szezjhfQzx3XKE";
     pub const P256_Y: &str = "IvxZgrQab6pre9fKShqrOE6ClocB2dlo54KJQltPWZI";
-    pub const SIG_ES256: &str = "U9rh__BucfvCupKodChzlI7N9pXDavpyao3AIcQNoyrUx-BeW7QyLavzbWAoVVKhYSNRPf22hzgKPPpTxjEmmg";
+    pub const SIG_ES256: &str =
+        "U9rh__BucfvCupKodChzlI7N9pXDavpyao3AIcQNoyrUx-BeW7QyLavzbWAoVVKhYSNRPf22hzgKPPpTxjEmmg";
 }
 
 #[cfg(test)]

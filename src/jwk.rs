@@ -4,12 +4,12 @@
 //! not a usable public verification key is skipped with a reason (for the logs) instead of
 //! failing the whole set, so that one exotic key cannot take an IdP's other keys down with it.
 
+use crate::hostsig;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
-use crate::hostsig;
 use std::fmt;
 
 /// The JWS algorithms the filter accepts. `none`, every HMAC algorithm, EdDSA and anything
@@ -224,7 +224,11 @@ pub struct Jwk {
 impl fmt::Debug for Jwk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `key` prints redacted; `spki` is the same material in DER and is left out.
-        f.debug_struct("Jwk").field("kid", &self.kid).field("alg", &self.alg).field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("Jwk")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 

@@ -53,7 +53,11 @@ impl TokenCache {
     pub fn get(&self, token: &str) -> Option<Entry> {
         let found = self.lookup(token);
         let (hits, misses) = self.counts.get();
-        self.counts.set(if found.is_some() { (hits.saturating_add(1), misses) } else { (hits, misses.saturating_add(1)) });
+        self.counts.set(if found.is_some() {
+            (hits.saturating_add(1), misses)
+        } else {
+            (hits, misses.saturating_add(1))
+        });
         found
     }
 

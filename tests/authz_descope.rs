@@ -26,7 +26,13 @@ fn descope_vm(proxy: &MockProxy, key: &SigningKey, rules: Value) -> Vm {
     vm_with(proxy, &config)
 }
 
-fn call(vm: &Vm, method: &str, path: &str, token: &str, extra: &[(&'static str, &str)]) -> (u32, Option<Value>, Option<String>) {
+fn call(
+    vm: &Vm,
+    method: &str,
+    path: &str,
+    token: &str,
+    extra: &[(&'static str, &str)],
+) -> (u32, Option<Value>, Option<String>) {
     let mut h = get(path);
     h[0].1 = method.into();
     h.push(bearer(token));
@@ -82,7 +88,10 @@ fn preset_fetches_descope_jwks_through_its_cluster() {
     vm.tick();
     let calls = vm.pending_calls();
     assert_eq!(calls.len(), 1);
-    assert_eq!((calls[0].cluster.as_str(), calls[0].authority(), calls[0].path()), ("descope", "api.descope.com", "/v2/keys/P2demo"));
+    assert_eq!(
+        (calls[0].cluster.as_str(), calls[0].authority(), calls[0].path()),
+        ("descope", "api.descope.com", "/v2/keys/P2demo")
+    );
     vm.respond(calls[0].token, 200, &[], jwks(&[&key]).as_bytes());
     assert_eq!(req.status(), 200);
 }
@@ -117,7 +126,9 @@ fn each_requirement_type_passes_and_fails_with_insufficient_scope() {
             .claim("amr", json!(["pwd", "otp"]))
     });
     let thin = descope_token(&proxy, &key, |c| c.roles(&["admin"]).tenant("T2", &["viewer"], &[]).dct("T2"));
-    let cases: Vec<(&str, &[(&'static str, &str)], &str)> = vec![
+    // (path, extra headers, the code the thin token gets; empty: it passes too)
+    type Case<'a> = (&'a str, &'a [(&'static str, &'a str)], &'a str);
+    let cases: Vec<Case> = vec![
         ("/roles", &[], "forbidden_roles"),
         ("/perms", &[], "forbidden_permissions"),
         ("/anyroles", &[], ""),
@@ -163,7 +174,11 @@ fn methods_select_the_rule() {
     let viewer = descope_token(&proxy, &key, |c| c.roles(&["viewer"]));
     assert_eq!(call(&vm, "GET", "/orders", &viewer, &[]).0, 200);
     assert_eq!(code(&call(&vm, "POST", "/orders", &viewer, &[])), "forbidden_roles");
-    assert_eq!(call(&vm, "PUT", "/orders", &viewer, &[]).0, 200, "no rule for PUT: unauthenticated pass-through, as jwt_authn");
+    assert_eq!(
+        call(&vm, "PUT", "/orders", &viewer, &[]).0,
+        200,
+        "no rule for PUT: unauthenticated pass-through, as jwt_authn"
+    );
     assert_eq!(vm.request(&headers(&get("/healthz"))).status(), 200);
 }
 

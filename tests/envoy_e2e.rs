@@ -210,3 +210,70 @@ fn renderers_agree_on_wasm_and_jwt_authn_templates() {
     let err = support::render(&text, &missing).err().unwrap_or_default();
     assert!(err.contains("PLUGIN_CONFIG_JSON is not valid JSON"), "{err}");
 }
+
+/// Issue: authorization and Descope. The preset (keys fetched through the `idp` cluster from
+/// the demo IdP's Descope-style `/v2/keys/<project>`), tenant-scoped roles, and the stats a
+/// scripted sequence leaves in Envoy's `/stats`.
+#[test]
+fn wasm_filter_descope_preset_authorization_and_stats() {
+    use demo_idp::DescopeClaims;
+    let idp = IdpServer::start("127.0.0.1:0");
+    let echo = EchoServer::start("127.0.0.1:0");
+    let project = idp.project_id().to_owned();
+    let config = json!({
+        "providers": {"descope": {"descope": {"project_id": project, "base_url": idp.base_url(), "cluster": "idp"}}},
+        "rules": [
+            {"match": {"path": "/healthz"}},
+            {"match": {"prefix": "/tenants/"}, "requires": {"provider_name": "descope", "roles": ["admin"], "tenant": {"path_segment": 1}}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "descope"}}
+        ]
+    })
+    .to_string();
+    let (idp_port, up_port) = (idp.address().port().to_string(), echo.address().port().to_string());
+    let envoy = EnvoyProcess::start(
+        WASM_TEMPLATE,
+        &[
+            ("UPSTREAM_HOST", "127.0.0.1"),
+            ("UPSTREAM_PORT", &up_port),
+            ("IDP_HOST", "127.0.0.1"),
+            ("IDP_PORT", &idp_port),
+            ("PLUGIN_CONFIG_JSON", &config),
+        ],
+        2,
+    );
+    let claims = DescopeClaims::new(&project, "U2alice")
+        .tenant("T1", &["admin"], &["orders.read"])
+        .tenant("T2", &["viewer"], &[])
+        .dct("T1")
+        .claim("iss", json!(project))
+        .build();
+    let token = idp.mint(claims);
+
+    let r = envoy.get("/orders", &[("cookie", &format!("DS={token}"))]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = r.json().unwrap();
+    assert_eq!(seen["headers"]["x-descope-user-id"], "U2alice");
+    assert_eq!(seen["headers"]["x-descope-roles"], "admin");
+    assert_eq!(seen["headers"]["x-descope-tenants"], "T1,T2");
+    assert_eq!(envoy.get("/tenants/T1/orders", &[("authorization", &bearer(&token))]).status, 200);
+    let r = envoy.get("/tenants/T2/orders", &[("authorization", &bearer(&token))]);
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json().unwrap()["code"], "forbidden_roles");
+    assert!(r.header("www-authenticate").unwrap_or_default().contains(r#"error="insufficient_scope""#));
+    assert_eq!(envoy.get("/tenants/T9/orders", &[("authorization", &bearer(&token))]).status, 403);
+    assert_eq!(envoy.get("/orders", &[]).status, 401);
+    assert_eq!(envoy.get("/orders", &[("authorization", &bearer(&tamper_signature(&token)))]).status, 401);
+    assert_eq!(envoy.get("/healthz", &[]).status, 200);
+
+    let stats = envoy.admin_stats("jwt_authn_wasm");
+    let stat = |name: &str| stats.get(&format!("wasmcustom.jwt_authn_wasm.{name}")).cloned().unwrap_or_default();
+    assert_eq!(stat("allowed"), "3", "{stats:#?}");
+    assert_eq!(stat("denied.forbidden_roles"), "1");
+    assert_eq!(stat("denied.forbidden_tenant"), "1");
+    assert_eq!(stat("denied.jwt_missing"), "1");
+    assert_eq!(stat("denied.jwt_signature_invalid"), "1");
+    assert_eq!(stat("jwks_fetch.ok"), "1");
+    assert_eq!(stat("jwks.descope.keys"), idp.keys().len().to_string());
+    assert_eq!(stat("crypto.host"), "1");
+    assert_eq!(idp.jwks_fetches(), 1);
+}

@@ -91,9 +91,8 @@ fn first_fetch_rotation_outage_and_fetch_bound() {
     assert_eq!(rig.idp.jwks_fetches(), 2, "no fetch within the refetch interval");
 
     let stats = rig.envoy.admin_stats("jwt_authn_wasm");
-    let stat = |suffix: &str| {
-        stats.iter().find(|(k, _)| k.ends_with(suffix)).map(|(_, v)| v.parse::<u64>().unwrap_or(0))
-    };
+    let stat =
+        |suffix: &str| stats.iter().find(|(k, _)| k.ends_with(suffix)).map(|(_, v)| v.parse::<u64>().unwrap_or(0));
     assert_eq!(stat("jwt_authn_wasm.allowed"), Some(51), "{stats:?}");
     assert_eq!(stat("jwt_authn_wasm.denied.jwt_key_not_found"), Some(5), "{stats:?}");
     assert_eq!(stat("jwt_authn_wasm.jwks_fetch.ok"), Some(2), "{stats:?}");

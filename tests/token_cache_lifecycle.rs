@@ -125,5 +125,9 @@ fn jwt_cache_config_sizes_the_cache() {
     let vm = vm_with(&MockProxy::new(), &config_with(provider));
     assert_eq!(send(&vm, &t1), 200);
     assert_eq!(send(&vm, &t1), 200);
-    assert_eq!(vm.proxy().metric("jwt_authn_wasm.token_cache.hit").unwrap_or(0), 0, "tokens over jwt_max_token_size are not cached");
+    assert_eq!(
+        vm.proxy().metric("jwt_authn_wasm.token_cache.hit").unwrap_or(0),
+        0,
+        "tokens over jwt_max_token_size are not cached"
+    );
 }

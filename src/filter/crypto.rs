@@ -123,7 +123,10 @@ fn host_passes_known_answers() -> bool {
     let rsa = PublicKey::rsa_from_components(&b64(kat::RSA_N), &b64(kat::RSA_E));
     let ec = PublicKey::p256_from_coordinates(&b64(kat::P256_X), &b64(kat::P256_Y));
     let (Ok(rsa), Ok(ec)) = (rsa, ec) else { return false };
-    let cases = [(Alg::RS256, Jwk::new(None, None, rsa), b64(kat::SIG_RS256)), (Alg::ES256, Jwk::new(None, None, ec), b64(kat::SIG_ES256))];
+    let cases = [
+        (Alg::RS256, Jwk::new(None, None, rsa), b64(kat::SIG_RS256)),
+        (Alg::ES256, Jwk::new(None, None, ec), b64(kat::SIG_ES256)),
+    ];
     cases.iter().all(|(alg, key, sig)| {
         let mut tampered = sig.clone();
         if let Some(last) = tampered.last_mut() {

@@ -2,10 +2,10 @@
 //! fetches and the requests paused while keys are fetched. Owned by the root context and
 //! lent to HTTP contexts (single-threaded within a VM, hence `Rc`/`RefCell`).
 
+use super::crypto::Crypto;
 use super::keys::{self, ProviderKeys, Remote, RequestKeys};
 use super::stats::Stats;
 use crate::config::{split_uri, Config, ProviderId};
-use super::crypto::Crypto;
 use crate::decision::{local_reply, mutations, Authenticator, Verdict, Verified};
 use crate::extract::path_only;
 use crate::host::{self, HostRequest, HostStore};

@@ -58,7 +58,11 @@ impl Stats {
             crypto_host: define(MetricType::Gauge, "crypto.host"),
             cache_hit: counter("token_cache.hit"),
             cache_miss: counter("token_cache.miss"),
-            keys: config.providers.iter().map(|p| define(MetricType::Gauge, &format!("jwks.{}.keys", p.name))).collect(),
+            keys: config
+                .providers
+                .iter()
+                .map(|p| define(MetricType::Gauge, &format!("jwks.{}.keys", p.name)))
+                .collect(),
         }
     }
 
