@@ -21,8 +21,11 @@
 //! ```
 //!
 //! A panic inside the filter kills the VM, as a trap does in Envoy: the call that caused it
-//! fails the test with the panic message, and later calls on that VM fail too. Set
-//! `HARNESS_LOG=1` to echo the filter's log lines to stderr, and `HARNESS_TIMEOUT_SECS` to
+//! fails the test with the panic message, and later calls on that VM fail too; other VMs and
+//! tests carry on (std still prints "thread caused non-unwinding panic. aborting." to stderr:
+//! see `abort_guard`).
+//!
+//! Set `HARNESS_LOG=1` to echo the filter's log lines to stderr, and `HARNESS_TIMEOUT_SECS` to
 //! change how long a call may take before it is declared hung (default 60).
 
 // Each test binary uses a different part of the harness.
@@ -274,22 +277,24 @@ enum Reply {
 }
 
 thread_local! {
-    /// On a VM thread: where to report a panic, and whether a job is running.
+    /// On a VM thread: where to report a panic, whether a job is running, and whether the
+    /// thread has panicked (the VM is dead).
     static REPLY: RefCell<Option<mpsc::Sender<Reply>>> = const { RefCell::new(None) };
     static IN_JOB: Cell<bool> = const { Cell::new(false) };
+    static DYING: Cell<bool> = const { Cell::new(false) };
 }
 
 static VM_COUNT: AtomicUsize = AtomicUsize::new(0);
 
-/// Makes a panic on a VM thread a test failure instead of an abort.
+/// Makes a panic on a VM thread a test failure instead of an abort of the test binary.
 ///
-/// A panic in filter code unwinds into the SDK's `extern "C"` entry points, where Rust aborts
-/// the process. So on a VM thread the hook reports the message to the waiting test thread and
-/// parks the VM thread for good before unwinding starts: the VM is dead, as a trapped wasm VM
-/// is in Envoy, and the test fails with the message.
+/// The hook reports the first panic of a VM thread to the test thread waiting on it, which
+/// fails the test with the message, and marks the VM dead. Any panic kills the VM, even one the
+/// code catches, as in a wasm module built with `panic = "abort"` (where Envoy sees a trap).
 ///
 /// The SDK installs its own hook (logging the panic at Critical) the first time any
-/// `set_log_level` runs; calling it here first means no filter's init replaces ours later.
+/// `set_log_level` runs; calling it here first means no filter's init replaces ours later, and
+/// ours forwards to it so the Critical line still reaches the VM's logs.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -300,18 +305,66 @@ fn install_panic_hook() {
             if !IN_JOB.try_with(Cell::get).unwrap_or(false) {
                 return default(info);
             }
+            // A second panic on a dying VM thread is Rust refusing to unwind out of the SDK's
+            // `extern "C"` entry point ("panic in a function that cannot unwind"): see
+            // `abort_guard`. Nothing new to report.
+            if DYING.try_with(|d| d.replace(true)).unwrap_or(true) {
+                return;
+            }
+            sdk(info);
             let message = info.to_string();
-            sdk(info); // Logs it through proxy_log, into the VM's logs.
             let _ = REPLY.try_with(|r| {
                 if let Some(tx) = r.try_borrow().ok().as_ref().and_then(|r| r.as_ref()) {
                     let _ = tx.send(Reply::Panicked(message));
                 }
             });
-            loop {
-                thread::park();
-            }
         }));
+        abort_guard::install();
     });
+}
+
+/// Keeps a dying VM thread from taking the whole test binary down.
+///
+/// A panic in filter code unwinds into the SDK's `extern "C"` entry point, where Rust stops
+/// and calls `abort()`. By then the hook has reported the panic and std holds no lock on this
+/// thread, so a SIGABRT handler that never returns on a dying VM thread turns "abort the
+/// process" into "this VM thread is gone", as a trap takes down one wasm VM in Envoy.
+/// (std still prints "thread caused non-unwinding panic. aborting." on stderr.)
+/// Any other abort goes ahead.
+#[cfg(unix)]
+mod abort_guard {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    extern "C" {
+        // libc's `signal`, with `sighandler_t` as an address.
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+
+    const SIGABRT: i32 = 6;
+    const SIG_DFL: usize = 0;
+
+    pub fn install() {
+        // SAFETY: `on_abort` has the signature of a signal handler and lives forever.
+        unsafe { signal(SIGABRT, on_abort as extern "C" fn(i32) as usize) };
+    }
+
+    extern "C" fn on_abort(_signum: i32) {
+        // Only async-signal-safe work here: a const thread-local read, then nanosleep.
+        if super::DYING.try_with(Cell::get).unwrap_or(false) {
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        // SAFETY: restores the default action; `abort` then raises SIGABRT again and the
+        // process ends as it should.
+        unsafe { signal(SIGABRT, SIG_DFL) };
+    }
+}
+
+#[cfg(not(unix))]
+mod abort_guard {
+    pub fn install() {}
 }
 
 fn reply_timeout() -> Duration {
@@ -324,19 +377,19 @@ fn vm_main(shared: Arc<Shared>, name: String, jobs: mpsc::Receiver<Job>, replies
     REPLY.with(|r| *r.borrow_mut() = Some(replies.clone()));
     for job in jobs {
         IN_JOB.with(|f| f.set(true));
-        let reply = match panic::catch_unwind(AssertUnwindSafe(job)) {
-            Ok(value) => Reply::Done(value),
-            // Only if the hook did not park the thread, e.g. a panic while panicking.
-            Err(payload) => Reply::Panicked(
-                payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic with a non-string payload".into()),
-            ),
-        };
+        // A panic that does not cross an SDK entry point (harness code, an init closure)
+        // unwinds to here; one that does never comes back (see `abort_guard`).
+        let result = panic::catch_unwind(AssertUnwindSafe(job));
         IN_JOB.with(|f| f.set(false));
         host::end_job();
+        // The hook already reported the panic: the VM is dead, whatever the job returned.
+        if DYING.with(Cell::get) {
+            break;
+        }
+        let reply = match result {
+            Ok(value) => Reply::Done(value),
+            Err(_) => Reply::Panicked("a panic the hook did not see".to_string()),
+        };
         if replies.send(reply).is_err() {
             break;
         }
@@ -359,7 +412,7 @@ impl Drop for Vm {
         self.jobs.take(); // Closing the channel ends the thread's loop.
         let dead = self.dead.lock().unwrap_or_else(PoisonError::into_inner).is_some();
         if let Some(thread) = self.thread.take() {
-            // A dead VM's thread is parked (or hung) for good: leave it.
+            // A dead VM's thread may be stuck for good (see `abort_guard`): leave it.
             if !dead {
                 let _ = thread.join();
             }
@@ -400,6 +453,7 @@ impl Vm {
 
     /// Runs `f` on the VM thread and returns its result: an escape hatch for calling
     /// `proxy_wasm::hostcalls` as VM code would (outside any callback, as in `_initialize`).
+    #[track_caller]
     pub fn run<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
         if let Some(why) = self.dead.lock().unwrap_or_else(PoisonError::into_inner).clone() {
             panic!("{}: this VM is dead since an earlier call: {why}", self.name);
@@ -429,12 +483,14 @@ impl Vm {
     }
 
     /// Runs `f` on the VM thread with its host state.
+    #[track_caller]
     fn with_host<R: Send + 'static>(&self, f: impl FnOnce(&mut VmHost) -> R + Send + 'static) -> R {
         self.run(move || host::with(f))
     }
 
     /// Runs a VM-side step that may refuse (a test mistake): the refusal fails the test here,
     /// on the test thread, leaving the VM usable.
+    #[track_caller]
     fn step<R: Send + 'static>(&self, f: impl FnOnce() -> Result<R, String> + Send + 'static) -> R {
         match self.run(f) {
             Ok(value) => value,
@@ -447,6 +503,7 @@ impl Vm {
     /// Runs the module's initialisation on the VM thread, e.g.
     /// `vm.start(|| jwt_authn_wasm::_initialize())`, or a closure that registers test contexts
     /// with `proxy_wasm::set_root_context`.
+    #[track_caller]
     pub fn start(&self, init: impl FnOnce() + Send + 'static) {
         self.run(init);
     }
@@ -461,10 +518,12 @@ impl Vm {
     /// runs `on_vm_start` with the VM configuration; then runs `on_configure` with `plugin_config`
     /// readable as `BufferType::PluginConfiguration` (only during that callback). Returns what
     /// the filter returned (false when `on_vm_start` refused).
+    #[track_caller]
     pub fn configure(&self, plugin_config: &str) -> bool {
         self.configure_bytes(plugin_config.as_bytes())
     }
 
+    #[track_caller]
     pub fn configure_bytes(&self, plugin_config: &[u8]) -> bool {
         let config = plugin_config.to_vec();
         self.run(move || {
@@ -503,6 +562,7 @@ impl Vm {
 
     /// Shuts the plugin down as Envoy does on drain: `on_done` then `on_delete` on the root
     /// context. Returns `on_done`'s answer (false: the filter will call `proxy_done` later).
+    #[track_caller]
     pub fn stop(&self) -> bool {
         self.step(|| {
             let root = host::with(|h| h.root_id.take()).ok_or("stop before configure")?;
@@ -524,12 +584,14 @@ impl Vm {
     /// `proxy_on_request_headers(id, n, end_of_stream = true)`. Names are lowercased; missing
     /// `:method` (GET), `:scheme` (https), `:path` (/) and `:authority` (example.com) are added,
     /// since Envoy always has them.
+    #[track_caller]
     pub fn request(&self, headers: &[(&str, &str)]) -> Request<'_> {
         let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
         self.request_bytes(&headers)
     }
 
     /// As [`Vm::request`], with raw header values (e.g. invalid UTF-8).
+    #[track_caller]
     pub fn request_bytes(&self, headers: &[(&str, &[u8])]) -> Request<'_> {
         let mut map = to_pairs(headers);
         for (name, value) in [(":method", "GET"), (":scheme", "https"), (":path", "/"), (":authority", "example.com")] {
@@ -541,10 +603,12 @@ impl Vm {
     }
 
     /// As [`Vm::request_bytes`], without the default pseudo-headers.
+    #[track_caller]
     pub fn request_exact(&self, headers: &[(&str, &[u8])]) -> Request<'_> {
         self.start_request(to_pairs(headers))
     }
 
+    #[track_caller]
     fn start_request(&self, headers: Pairs) -> Request<'_> {
         let (id, action) = self.step(move || {
             let root = host::with(|h| h.root_id)
@@ -594,6 +658,7 @@ impl Vm {
 
     /// `proxy_on_tick(root)`. Fails the test if the filter never set a tick period: Envoy
     /// would never tick it.
+    #[track_caller]
     pub fn tick(&self) {
         self.step(|| {
             let (root, period) = host::with(|h| (h.root_id, h.tick_period));
@@ -641,6 +706,7 @@ impl Vm {
     /// `proxy_on_http_call_response(root, token, n_headers, body_len, 0)` runs on the root
     /// context (Envoy dispatches every call through it), and the SDK routes it to the context
     /// that dispatched.
+    #[track_caller]
     pub fn respond(&self, token: u32, status: u16, headers: &[(&str, &str)], body: &[u8]) {
         let mut map = vec![(":status".to_string(), status.to_string().into_bytes())];
         map.extend(headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec())));
@@ -651,11 +717,13 @@ impl Vm {
     /// The call failed (connection failure or reset): as Envoy, the callback gets 0 headers,
     /// 0 body, no response map at all (looking up a header in it is BadArgument, which the SDK
     /// turns into a panic), and `get_status` says BrokenConnection (11), "reset".
+    #[track_caller]
     pub fn fail_call(&self, token: u32) {
         self.step(move || deliver(token, None));
     }
 
     /// The call timed out: Envoy's async client answers it itself with a 504.
+    #[track_caller]
     pub fn timeout_call(&self, token: u32) {
         self.respond(
             token,
@@ -806,6 +874,7 @@ impl<'vm> Request<'vm> {
         self.action
     }
 
+    #[track_caller]
     fn snapshot(&self) -> Snapshot {
         let id = self.id;
         self.vm.step(move || {
@@ -861,6 +930,7 @@ impl<'vm> Request<'vm> {
 
     /// The local reply's status, or 200 once the request continued upstream. Fails the test
     /// if it is still paused or was reset.
+    #[track_caller]
     pub fn status(&self) -> u32 {
         match self.outcome() {
             Outcome::Replied(reply) => reply.status,
@@ -894,6 +964,7 @@ impl<'vm> Request<'vm> {
 
     /// The upstream answered: `proxy_on_response_headers(id, n, end_of_stream = true)` with
     /// `:status` plus `headers`. Returns what the filter returned.
+    #[track_caller]
     pub fn on_response(&self, status: u16, headers: &[(&str, &str)]) -> Action {
         let id = self.id;
         let mut map = vec![(":status".to_string(), status.to_string().into_bytes())];
@@ -932,6 +1003,7 @@ impl<'vm> Request<'vm> {
     /// `on_log` (final headers readable, read-only), then `on_done`, then `on_delete`.
     /// Afterwards the context id is unknown (`set_effective_context` on it is BadArgument).
     /// Returns what `on_done` returned (Envoy ignores it for streams).
+    #[track_caller]
     pub fn finish(self) -> bool {
         let id = self.id;
         self.vm.step(move || {
