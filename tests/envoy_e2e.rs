@@ -40,12 +40,7 @@ fn start_local_jwks(template: &str) -> Rig {
     let es = SigningKey::fixed(Alg::ES256);
     let config = local_jwks_config(&jwks(&[&key, &es])).to_string();
     let echo = EchoServer::start("127.0.0.1:0");
-    let port = echo.address().port().to_string();
-    let envoy = EnvoyProcess::start(
-        template,
-        &[("UPSTREAM_HOST", "127.0.0.1"), ("UPSTREAM_PORT", &port), ("PLUGIN_CONFIG_JSON", &config)],
-        1,
-    );
+    let envoy = EnvoyProcess::start_with(template, echo.address(), None, &config, 1);
     Rig { envoy, echo, key }
 }
 
@@ -144,18 +139,7 @@ fn native_jwt_authn_remote_jwks_smoke() {
         "rules": [{ "match": { "prefix": "/" }, "requires": { "provider_name": "descope" } }]
     })
     .to_string();
-    let (echo_port, idp_port) = (echo.address().port().to_string(), idp.address().port().to_string());
-    let envoy = EnvoyProcess::start(
-        JWT_AUTHN_TEMPLATE,
-        &[
-            ("UPSTREAM_HOST", "127.0.0.1"),
-            ("UPSTREAM_PORT", &echo_port),
-            ("IDP_HOST", "127.0.0.1"),
-            ("IDP_PORT", &idp_port),
-            ("PLUGIN_CONFIG_JSON", &config),
-        ],
-        1,
-    );
+    let envoy = EnvoyProcess::start_with(JWT_AUTHN_TEMPLATE, echo.address(), Some(idp.address()), &config, 1);
     let token = idp.mint(idp.claims("alice", &[("T1", &["admin"], &[])], 300));
     let r = envoy.get("/", &[("authorization", &bearer(&token))]);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -229,18 +213,7 @@ fn wasm_filter_descope_preset_authorization_and_stats() {
         ]
     })
     .to_string();
-    let (idp_port, up_port) = (idp.address().port().to_string(), echo.address().port().to_string());
-    let envoy = EnvoyProcess::start(
-        WASM_TEMPLATE,
-        &[
-            ("UPSTREAM_HOST", "127.0.0.1"),
-            ("UPSTREAM_PORT", &up_port),
-            ("IDP_HOST", "127.0.0.1"),
-            ("IDP_PORT", &idp_port),
-            ("PLUGIN_CONFIG_JSON", &config),
-        ],
-        2,
-    );
+    let envoy = EnvoyProcess::start_with(WASM_TEMPLATE, echo.address(), Some(idp.address()), &config, 2);
     let claims = DescopeClaims::new(&project, "U2alice")
         .tenant("T1", &["admin"], &["orders.read"])
         .tenant("T2", &["viewer"], &[])

@@ -30,18 +30,7 @@ fn start(timeout: &str) -> Rig {
         "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "descope"}}]
     })
     .to_string();
-    let (idp_port, up_port) = (idp.address().port().to_string(), echo.address().port().to_string());
-    let envoy = EnvoyProcess::start(
-        WASM_TEMPLATE,
-        &[
-            ("UPSTREAM_HOST", "127.0.0.1"),
-            ("UPSTREAM_PORT", &up_port),
-            ("IDP_HOST", "127.0.0.1"),
-            ("IDP_PORT", &idp_port),
-            ("PLUGIN_CONFIG_JSON", &config),
-        ],
-        2,
-    );
+    let envoy = EnvoyProcess::start_with(WASM_TEMPLATE, echo.address(), Some(idp.address()), &config, 2);
     Rig { envoy, _echo: echo, idp }
 }
 

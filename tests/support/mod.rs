@@ -250,6 +250,27 @@ impl EnvoyProcess {
         }
     }
 
+    /// The plugin's topology on loopback: `upstream` behind the listener, the `idp` cluster
+    /// pointing at `idp`, `config` as the plugin configuration.
+    pub fn start_with(
+        template: &str,
+        upstream: SocketAddr,
+        idp: Option<SocketAddr>,
+        config: &str,
+        concurrency: u32,
+    ) -> EnvoyProcess {
+        let up_port = upstream.port().to_string();
+        let idp_port = idp.map_or_else(|| "1".to_owned(), |a| a.port().to_string());
+        let vars = [
+            ("UPSTREAM_HOST", "127.0.0.1"),
+            ("UPSTREAM_PORT", up_port.as_str()),
+            ("IDP_HOST", "127.0.0.1"),
+            ("IDP_PORT", idp_port.as_str()),
+            ("PLUGIN_CONFIG_JSON", config),
+        ];
+        EnvoyProcess::start(template, &vars, concurrency)
+    }
+
     /// Like [`EnvoyProcess::start`], returning the failure (with Envoy's log) instead of panicking.
     /// Its temp directory is removed on failure ([`EnvoyProcess::start`] keeps it).
     pub fn try_start(template: &str, vars: &[(&str, &str)], concurrency: u32) -> Result<EnvoyProcess, String> {
