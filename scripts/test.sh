@@ -30,4 +30,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --release --target wasm32-wasip1 -p jwt-authn-wasm --lib -- -D warnings
 
 step "tests"
-cargo test --workspace --no-fail-fast
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+
+# One closing line over every test binary (the last runner line alone is the doc tests').
+awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
