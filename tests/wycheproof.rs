@@ -1,5 +1,8 @@
 //! Wycheproof vectors (C2SP/wycheproof, see tests/vectors/wycheproof/SOURCE and LICENSE)
-//! against `parse_jwks` + `PureRust::verify`.
+//! against `parse_jwks` and both verification paths: `PureRust`, and the host path
+//! (`filter::crypto::Crypto::Host`, which hands RS*/ES* to Envoy's `verify_signature`) on the
+//! native mock host, whose `verify_signature` is implemented here independently: it decodes
+//! our protobuf arguments, DER SubjectPublicKeyInfo and DER ECDSA signature itself.
 //!
 //! Every key goes through `parse_jwks` as a JWK built from the vector's public key, so the
 //! JWK decoding is exercised with the signatures. Results must match the vector exactly:
@@ -66,7 +69,7 @@ fn group_jwk(group: &Value, alg: Alg) -> Value {
     }
 }
 
-fn run_signature_file(name: &str, alg: Alg) {
+fn run_signature_file(name: &str, alg: Alg, verifier: &dyn SignatureVerifier) {
     let doc = load(name);
     let mut tally = Tally::default();
     let mut groups = 0;
@@ -102,7 +105,7 @@ fn run_signature_file(name: &str, alg: Alg) {
             let id = &t["tcId"];
             let msg = hex(str_of(t, "msg"));
             let sig = hex(str_of(t, "sig"));
-            let result = PureRust.verify(alg, key, &msg, &sig);
+            let result = verifier.verify(alg, key, &msg, &sig);
             assert_ne!(result, Err(VerifyError::KeyMismatch), "{name} #{id}");
             let flags: Vec<&str> = t["flags"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
             match str_of(t, "result") {
@@ -144,27 +147,27 @@ fn run_signature_file(name: &str, alg: Alg) {
 
 #[test]
 fn rsa_pkcs1_2048_sha256() {
-    run_signature_file("rsa_signature_2048_sha256_test.json", Alg::RS256);
+    run_signature_file("rsa_signature_2048_sha256_test.json", Alg::RS256, &PureRust);
 }
 
 #[test]
 fn rsa_pkcs1_2048_sha384() {
-    run_signature_file("rsa_signature_2048_sha384_test.json", Alg::RS384);
+    run_signature_file("rsa_signature_2048_sha384_test.json", Alg::RS384, &PureRust);
 }
 
 #[test]
 fn rsa_pkcs1_2048_sha512() {
-    run_signature_file("rsa_signature_2048_sha512_test.json", Alg::RS512);
+    run_signature_file("rsa_signature_2048_sha512_test.json", Alg::RS512, &PureRust);
 }
 
 #[test]
 fn rsa_pkcs1_3072_sha256() {
-    run_signature_file("rsa_signature_3072_sha256_test.json", Alg::RS256);
+    run_signature_file("rsa_signature_3072_sha256_test.json", Alg::RS256, &PureRust);
 }
 
 #[test]
 fn rsa_pkcs1_4096_sha256() {
-    run_signature_file("rsa_signature_4096_sha256_test.json", Alg::RS256);
+    run_signature_file("rsa_signature_4096_sha256_test.json", Alg::RS256, &PureRust);
 }
 
 #[test]
@@ -177,17 +180,17 @@ fn rsa_pss_2048_sha256_mgf1_32() {
             ("SHA-256", "MGF1", "SHA-256", Some(32))
         );
     }
-    run_signature_file("rsa_pss_2048_sha256_mgf1_32_test.json", Alg::PS256);
+    run_signature_file("rsa_pss_2048_sha256_mgf1_32_test.json", Alg::PS256, &PureRust);
 }
 
 #[test]
 fn ecdsa_p256_sha256_p1363() {
-    run_signature_file("ecdsa_secp256r1_sha256_p1363_test.json", Alg::ES256);
+    run_signature_file("ecdsa_secp256r1_sha256_p1363_test.json", Alg::ES256, &PureRust);
 }
 
 #[test]
 fn ecdsa_p384_sha384_p1363() {
-    run_signature_file("ecdsa_secp384r1_sha384_p1363_test.json", Alg::ES384);
+    run_signature_file("ecdsa_secp384r1_sha384_p1363_test.json", Alg::ES384, &PureRust);
 }
 
 /// Members only a private key has; removed to get the public JWKS an IdP would publish.
@@ -290,4 +293,115 @@ fn json_web_key_sets() {
     println!(
         "json_web_key_test.json: {valid} valid accepted, {invalid} invalid rejected, {hmac} valid HMAC cases rejected by policy; {private_refused} published private JWKs refused"
     );
+}
+
+// ---- the host path -----------------------------------------------------------------------
+
+mod harness;
+
+use harness::{MockProxy, Status};
+use jwt_authn_wasm::filter::crypto::{Crypto, HOST_FUNCTION};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static HOST_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Protobuf length-delimited fields of `VerifySignatureArguments` (1 hash, 2 key, 3 sig, 4 text).
+fn fields(mut b: &[u8]) -> Option<[Vec<u8>; 4]> {
+    let mut out: [Vec<u8>; 4] = Default::default();
+    let varint = |b: &mut &[u8]| -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (x, rest) = b.split_first()?;
+            *b = rest;
+            v |= u64::from(x & 0x7f) << shift;
+            if x & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    while !b.is_empty() {
+        let key = varint(&mut b)?;
+        let len = usize::try_from(varint(&mut b)?).ok()?;
+        let (value, rest) = (b.get(..len)?, b.get(len..)?);
+        *out.get_mut(usize::try_from(key >> 3).ok()?.checked_sub(1)?)? = value.to_vec();
+        b = rest;
+    }
+    Some(out)
+}
+
+/// A stand-in for Envoy's BoringSSL `verify_signature`, built from other code than ours.
+fn native_verify_signature(args: &[u8]) -> Result<Vec<u8>, Status> {
+    use p256::pkcs8::DecodePublicKey;
+    use sha2::Digest;
+    HOST_CALLS.fetch_add(1, Ordering::SeqCst);
+    let [hash, spki, sig, text] = fields(args).ok_or(Status::BadArgument)?;
+    let ok = if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(&spki) {
+        let scheme_ok = |scheme, digest: Vec<u8>| k.verify(scheme, &digest, &sig).is_ok();
+        match hash.as_slice() {
+            b"sha256" => scheme_ok(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), sha2::Sha256::digest(&text).to_vec()),
+            b"sha384" => scheme_ok(rsa::Pkcs1v15Sign::new::<sha2::Sha384>(), sha2::Sha384::digest(&text).to_vec()),
+            b"sha512" => scheme_ok(rsa::Pkcs1v15Sign::new::<sha2::Sha512>(), sha2::Sha512::digest(&text).to_vec()),
+            _ => return Err(Status::BadArgument),
+        }
+    } else if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(&spki) {
+        use p256::ecdsa::signature::Verifier;
+        hash == b"sha256" && p256::ecdsa::Signature::from_der(&sig).is_ok_and(|s| k.verify(&text, &s).is_ok())
+    } else if let Ok(k) = p384::ecdsa::VerifyingKey::from_public_key_der(&spki) {
+        use p384::ecdsa::signature::Verifier;
+        hash == b"sha384" && p384::ecdsa::Signature::from_der(&sig).is_ok_and(|s| k.verify(&text, &s).is_ok())
+    } else {
+        return Err(Status::BadArgument);
+    };
+    Ok(if ok { vec![0x08, 0x01] } else { vec![0x12, 0x03, b'b', b'a', b'd'] })
+}
+
+/// Runs a vector file through `Crypto::Host` on a VM whose host offers `verify_signature`.
+fn run_on_host(name: &'static str, alg: Alg) {
+    let proxy = MockProxy::new();
+    let vm = proxy.vm();
+    vm.start(|| {});
+    vm.set_foreign_function(HOST_FUNCTION, native_verify_signature);
+    let before = HOST_CALLS.load(Ordering::SeqCst);
+    let detected = vm.run(move || {
+        let crypto = Crypto::detect();
+        if crypto == Crypto::Host {
+            run_signature_file(name, alg, &crypto);
+        }
+        crypto
+    });
+    assert_eq!(detected, Crypto::Host, "the known-answer check must pick the host");
+    assert!(HOST_CALLS.load(Ordering::SeqCst) > before + 100, "the vectors must reach the host function");
+}
+
+#[test]
+fn host_rsa_pkcs1_2048_sha256() {
+    run_on_host("rsa_signature_2048_sha256_test.json", Alg::RS256);
+}
+
+#[test]
+fn host_rsa_pkcs1_2048_sha512() {
+    run_on_host("rsa_signature_2048_sha512_test.json", Alg::RS512);
+}
+
+#[test]
+fn host_rsa_pkcs1_3072_sha256() {
+    run_on_host("rsa_signature_3072_sha256_test.json", Alg::RS256);
+}
+
+#[test]
+fn host_ecdsa_p256_sha256_p1363() {
+    run_on_host("ecdsa_secp256r1_sha256_p1363_test.json", Alg::ES256);
+}
+
+#[test]
+fn host_ecdsa_p384_sha384_p1363() {
+    run_on_host("ecdsa_secp384r1_sha384_p1363_test.json", Alg::ES384);
+}
+
+#[test]
+fn without_the_host_function_the_pure_path_is_chosen() {
+    let vm = MockProxy::new().vm();
+    vm.start(|| {});
+    assert_eq!(vm.run(Crypto::detect), Crypto::Pure);
 }
