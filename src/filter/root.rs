@@ -30,6 +30,7 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        super::follow_host_log_level();
         let Some(bytes) = self.get_plugin_configuration() else {
             log::error!("jwt_authn_wasm: invalid configuration: the plugin configuration is empty");
             return false;
