@@ -373,7 +373,9 @@ pub fn local_reply(rejection: Rejection, req: &dyn RequestView) -> LocalReply {
         }
         headers.push(("www-authenticate".to_owned(), challenge));
     }
-    let body = serde_json::json!({ "code": rejection.code(), "message": rejection.message() }).to_string();
+    // Codes and messages are fixed ASCII without quotes or backslashes (tested in `status`),
+    // so the body needs no JSON encoder.
+    let body = format!(r#"{{"code":"{}","message":"{}"}}"#, rejection.code(), rejection.message());
     LocalReply { status: rejection.http_status(), headers, body }
 }
 

@@ -186,6 +186,14 @@ mod tests {
     }
 
     #[test]
+    fn messages_need_no_json_escaping() {
+        for r in Rejection::ALL {
+            assert!(r.message().bytes().all(|b| b.is_ascii_graphic() || b == b' '), "{r:?}");
+            assert!(!r.message().contains(['"', '\\']), "{r:?}");
+        }
+    }
+
+    #[test]
     fn statuses_follow_jwt_authn() {
         assert_eq!(Rejection::AudienceNotAllowed.http_status(), 403);
         assert_eq!(Rejection::JwksUnavailable.http_status(), 503);

@@ -127,15 +127,18 @@ impl Filter {
                 Step::Continue
             }
             Verdict::Deny(r) => {
-                let facts = auth.facts.take();
-                let path = host::request_header(":path").unwrap_or_default();
-                log::debug!(
-                    "jwt_authn_wasm: request {context_id} to {} denied: {} (sub {:?}, kid {:?})",
-                    path_only(&path),
-                    r.code(),
-                    facts.sub,
-                    facts.kid
-                );
+                // The path is read only when the line will be written.
+                if log::log_enabled!(log::Level::Debug) {
+                    let facts = auth.facts.take();
+                    let path = host::request_header(":path").unwrap_or_default();
+                    log::debug!(
+                        "jwt_authn_wasm: request {context_id} to {} denied: {} (sub {:?}, kid {:?})",
+                        path_only(&path),
+                        r.code(),
+                        facts.sub,
+                        facts.kid
+                    );
+                }
                 self.deny(r);
                 Step::Replied
             }
