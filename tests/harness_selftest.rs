@@ -766,3 +766,16 @@ fn raw_request_headers() {
     let exact = vm.request_exact(&[("x-only", b"1")]);
     assert_eq!(exact.headers(), [("x-only".to_string(), "1".to_string())]);
 }
+
+/// Envoy refuses host calls (but logging) during `_initialize`: the harness does too, so a
+/// filter that reads the clock or the log level there fails here, not only in Envoy.
+#[test]
+fn host_calls_during_initialize_fail_the_vm() {
+    let vm = MockProxy::new().vm();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        vm.start(|| {
+            let _ = proxy_wasm::hostcalls::get_log_level();
+        })
+    }));
+    assert!(result.is_err(), "a host call during _initialize must fail");
+}

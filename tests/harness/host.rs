@@ -34,6 +34,9 @@ pub const BROKEN_CONNECTION: u32 = 11;
 
 /// One VM's host state.
 pub struct VmHost {
+    /// True while `_initialize` runs: Envoy then refuses every host call but logging
+    /// ("restricted_callback") and the plugin fails to load.
+    pub initializing: bool,
     pub shared: Arc<Shared>,
     pub name: String,
     pub vm_id: String,
@@ -94,6 +97,7 @@ impl VmHost {
     pub fn new(shared: Arc<Shared>, name: String) -> VmHost {
         let echo_logs = std::env::var("HARNESS_LOG").is_ok_and(|v| v == "1");
         VmHost {
+            initializing: false,
             shared,
             name,
             vm_id: String::new(),
@@ -226,7 +230,12 @@ pub fn end_job() {
 /// its own, unwindable frame.
 fn host_call(name: &str, f: impl FnOnce(&mut VmHost) -> Status) -> Status {
     let result = HOST.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(mut guard) => guard.as_mut().map(f),
+        Ok(mut guard) => guard.as_mut().map(|h| {
+            if h.initializing && name != "proxy_log" {
+                panic!("harness: {name} during _initialize: Envoy refuses it (restricted_callback) and the plugin fails to load");
+            }
+            f(h)
+        }),
         Err(_) => None,
     });
     match result {

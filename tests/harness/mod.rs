@@ -504,8 +504,11 @@ impl Vm {
     /// `vm.start(|| jwt_authn_wasm::_initialize())`, or a closure that registers test contexts
     /// with `proxy_wasm::set_root_context`.
     #[track_caller]
+    /// Runs `init` as `_initialize`: like Envoy, any host call but logging fails the VM.
     pub fn start(&self, init: impl FnOnce() + Send + 'static) {
+        self.with_host(|h| h.initializing = true);
         self.run(init);
+        self.with_host(|h| h.initializing = false);
     }
 
     /// The VM configuration `on_vm_start` will read (default: empty). Set before `configure`.
