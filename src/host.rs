@@ -7,14 +7,25 @@
 use crate::extract::RequestView;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
+use std::cell::RefCell;
 use std::time::UNIX_EPOCH;
 
-/// The current request's headers, read one at a time on demand.
-pub struct HostRequest;
+/// The current request's headers, read one at a time on demand and remembered: rules,
+/// token locations and the reply's realm ask for the same few (`:path` three times), and
+/// every read is a host call. Only for reads; writes go through [`set_request_header`].
+#[derive(Default)]
+pub struct HostRequest {
+    seen: RefCell<Vec<(String, Option<String>)>>,
+}
 
 impl RequestView for HostRequest {
     fn header(&self, name: &str) -> Option<String> {
-        request_header(name)
+        if let Some((_, v)) = self.seen.borrow().iter().find(|(k, _)| k == name) {
+            return v.clone();
+        }
+        let value = request_header(name);
+        self.seen.borrow_mut().push((name.to_owned(), value.clone()));
+        value
     }
 }
 

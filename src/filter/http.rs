@@ -1,6 +1,7 @@
 //! One HTTP request: strip spoofable headers, decide, apply; pause while keys are fetched.
 
 use super::state::{send_reply, Filter, Step};
+use crate::host::HostRequest;
 use crate::status::Rejection;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -30,7 +31,7 @@ impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let Some(filter) = self.filter.clone() else {
             // Only reachable if Envoy created requests for a VM whose configuration failed.
-            send_reply(Rejection::JwksUnavailable);
+            send_reply(Rejection::JwksUnavailable, &HostRequest::default());
             return Action::Pause;
         };
         // Identity headers are ours alone: drop whatever the client sent, on every route.

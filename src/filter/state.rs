@@ -7,7 +7,7 @@ use super::keys::{self, ProviderKeys, Remote, RequestKeys};
 use super::stats::Stats;
 use crate::config::{split_uri, Config, ProviderId};
 use crate::decision::{local_reply, mutations, Authenticator, Verdict, Verified};
-use crate::extract::path_only;
+use crate::extract::{path_only, RequestView};
 use crate::host::{self, HostRequest, HostStore};
 use crate::jwks_cache::{self, MAX_JWKS_BYTES};
 use crate::status::Rejection;
@@ -116,21 +116,22 @@ impl Filter {
             now: now_ms / 1000,
             facts: Default::default(),
         };
-        let verdict = auth.decide(&HostRequest);
+        let req = HostRequest::default();
+        let verdict = auth.decide(&req);
         for c in &self.caches {
             let (hits, misses) = c.take_counts();
             self.stats.cache(hits, misses);
         }
         match verdict {
             Verdict::Allow(verified) => {
-                self.allow(&verified);
+                self.allow(&verified, &req);
                 Step::Continue
             }
             Verdict::Deny(r) => {
                 // The path is read only when the line will be written.
                 if log::log_enabled!(log::Level::Debug) {
                     let facts = auth.facts.take();
-                    let path = host::request_header(":path").unwrap_or_default();
+                    let path = req.header(":path").unwrap_or_default();
                     log::debug!(
                         "jwt_authn_wasm: request {context_id} to {} denied: {} (sub {:?}, kid {:?})",
                         path_only(&path),
@@ -139,7 +140,8 @@ impl Filter {
                         facts.kid
                     );
                 }
-                self.deny(r);
+                self.stats.denied(r);
+                send_reply(r, &req);
                 Step::Replied
             }
             Verdict::Pending(providers) => {
@@ -183,8 +185,8 @@ impl Filter {
             .unwrap_or(0)
     }
 
-    fn allow(&self, verified: &[Verified]) {
-        let m = mutations(&self.config, verified, &HostRequest);
+    fn allow(&self, verified: &[Verified], req: &HostRequest) {
+        let m = mutations(&self.config, verified, req);
         for name in &m.remove {
             host::set_request_header(name, None);
         }
@@ -204,11 +206,6 @@ impl Filter {
             );
         }
         self.stats.allowed();
-    }
-
-    fn deny(&self, rejection: Rejection) {
-        self.stats.denied(rejection);
-        send_reply(rejection);
     }
 
     /// Starts a fetch for `provider` if shared data says this VM may: the scheduled one when
@@ -407,8 +404,8 @@ fn set_tick(period: Duration) {
 }
 
 /// Sends the local reply for `rejection` on the current request.
-pub fn send_reply(rejection: Rejection) {
-    let reply = local_reply(rejection, &HostRequest);
+pub fn send_reply(rejection: Rejection, req: &HostRequest) {
+    let reply = local_reply(rejection, req);
     let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     if let Err(status) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
         log::error!("jwt_authn_wasm: could not send the local reply: {status:?}");
