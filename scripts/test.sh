@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README "Run all tests"). Installs what it needs, then builds the plugin,
 # checks lints and formatting, and runs every test: unit, native harness, Wycheproof and the
-# real-Envoy end-to-end suite.
+# real-Envoy end-to-end suite,
+# then a short smoke run of the benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,9 @@ step "tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+
+step "benchmark smoke (bench/run.sh --smoke: every setup and workload runs, status codes checked, no timing asserted)"
+BENCH_SKIP_PLUGIN_BUILD=1 bench/run.sh --smoke
 
 # One closing line over every test binary (the last runner line alone is the doc tests').
 awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
