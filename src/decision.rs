@@ -44,8 +44,8 @@ pub trait KeySource {
 pub struct Verified {
     pub provider: ProviderId,
     pub location: Location,
-    pub claims: Map<String, Value>,
-    pub payload_b64: String,
+    pub claims: Rc<Map<String, Value>>,
+    pub payload_b64: Rc<str>,
 }
 
 impl Verified {
@@ -100,7 +100,12 @@ impl<'a> Authenticator<'a> {
             return Verdict::Allow(Vec::new());
         }
         let path = req.header(":path").unwrap_or_default();
-        let method = req.header(":method").unwrap_or_default();
+        // Every header read is a host call: `:method` only when some rule names methods.
+        let method = if self.config.rules.iter().any(|r| !r.methods.is_empty()) {
+            req.header(":method").unwrap_or_default()
+        } else {
+            String::new()
+        };
         let rule = find_rule(&self.config.rules, &path, &method);
         let Some(requirement) = rule.and_then(|r| r.requirement.as_ref()) else {
             return Verdict::Allow(Vec::new());
@@ -255,14 +260,15 @@ impl<'a> Authenticator<'a> {
         if let Err(e) = claims::validate(&jwt.claims, &policy, self.now) {
             return Outcome::Fail(e);
         }
+        let entry = Entry { claims: Rc::new(jwt.claims), payload_b64: jwt.jws.payload_b64.into() };
         if let Some(c) = cache {
-            c.insert(&found.token, Entry { claims: jwt.claims.clone(), payload_b64: jwt.jws.payload_b64.to_owned() });
+            c.insert(&found.token, entry.clone());
         }
         Outcome::Ok(vec![Verified {
             provider: id,
             location: found.location,
-            payload_b64: jwt.jws.payload_b64.to_owned(),
-            claims: jwt.claims,
+            claims: entry.claims,
+            payload_b64: entry.payload_b64,
         }])
     }
 }
@@ -315,7 +321,7 @@ pub fn mutations(config: &Config, verified: &[Verified], req: &dyn RequestView) 
             }
         }
         if let Some(h) = &p.forward_payload_header {
-            let mut value = v.payload_b64.clone();
+            let mut value = v.payload_b64.to_string();
             if p.pad_forward_payload_header {
                 value.push_str(match value.len() % 4 {
                     2 => "==",

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 /// Entries per provider when `jwt_cache_config.jwt_cache_size` is not set.
 pub const DEFAULT_CAPACITY: usize = 512;
@@ -17,11 +18,12 @@ pub const DEFAULT_MAX_TOKEN_SIZE: usize = 4096;
 
 type Key = [u8; 32];
 
-/// What a verified token leaves behind.
+/// What a verified token leaves behind. Shared, not copied: a hit costs two reference counts,
+/// not a copy of every claim.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub claims: Map<String, Value>,
-    pub payload_b64: String,
+    pub claims: Rc<Map<String, Value>>,
+    pub payload_b64: Rc<str>,
 }
 
 #[derive(Debug)]
@@ -137,7 +139,7 @@ mod tests {
     fn entry(sub: &str) -> Entry {
         let mut claims = Map::new();
         claims.insert("sub".into(), Value::String(sub.into()));
-        Entry { claims, payload_b64: sub.into() }
+        Entry { claims: Rc::new(claims), payload_b64: sub.into() }
     }
 
     #[test]
@@ -145,7 +147,7 @@ mod tests {
         let c = TokenCache::new(2, 100);
         assert!(c.get("a.b.c").is_none());
         c.insert("a.b.c", entry("1"));
-        assert_eq!(c.get("a.b.c").unwrap().payload_b64, "1");
+        assert_eq!(&*c.get("a.b.c").unwrap().payload_b64, "1");
         assert!(c.get("a.b.d").is_none());
     }
 
@@ -162,7 +164,7 @@ mod tests {
         // Re-inserting an existing token does not grow the cache.
         c.insert("t3", entry("3b"));
         assert_eq!(c.len(), 2);
-        assert_eq!(c.get("t3").unwrap().payload_b64, "3b");
+        assert_eq!(&*c.get("t3").unwrap().payload_b64, "3b");
     }
 
     #[test]

@@ -85,6 +85,22 @@ fn native_jwt_authn_local_jwks_smoke() {
 fn wasm_filter_local_jwks_smoke() {
     let rig = start_local_jwks(WASM_TEMPLATE);
     three_checks(&rig);
+
+    // Identity headers are the plugin's alone: two forged values give way to the token's one
+    // (the plugin replaces instead of removing first; Envoy's replace drops every occurrence).
+    let good = token(&rig.key, "dave");
+    let forged = [("x-jwt-sub", "admin"), ("authorization", &bearer(&good)), ("x-jwt-sub", "root")];
+    let r = rig.envoy.get("/hello", &forged);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = r.json().unwrap_or_else(|e| panic!("upstream echo expected: {e}"));
+    let subs: Vec<&str> = seen["header_list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|pair| pair[0] == "x-jwt-sub")
+        .filter_map(|pair| pair[1].as_str())
+        .collect();
+    assert_eq!(subs, ["dave"], "{seen}");
 }
 
 /// Envoy 1.40 offers BoringSSL through `verify_signature`: the start-up known-answer check

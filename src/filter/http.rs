@@ -1,4 +1,4 @@
-//! One HTTP request: strip spoofable headers, decide, apply; pause while keys are fetched.
+//! One HTTP request: decide, apply; pause while keys are fetched.
 
 use super::state::{send_reply, Filter, Step};
 use crate::host::HostRequest;
@@ -34,8 +34,6 @@ impl HttpContext for Http {
             send_reply(Rejection::JwksUnavailable, &HostRequest::default());
             return Action::Pause;
         };
-        // Identity headers are ours alone: drop whatever the client sent, on every route.
-        filter.strip_identity_headers();
         match filter.process(self.context_id, false) {
             Step::Continue => Action::Continue,
             Step::Replied => Action::Pause,

@@ -97,13 +97,6 @@ impl Filter {
         self.keys.iter().any(|k| matches!(&*k.borrow(), ProviderKeys::Remote(_)))
     }
 
-    /// Strips client-supplied identity headers. Done once, before the first decision.
-    pub fn strip_identity_headers(&self) {
-        for name in &self.config.identity_headers {
-            host::set_request_header(name, None);
-        }
-    }
-
     /// Decides for the current (effective) request and applies the outcome.
     pub fn process(&self, context_id: u32, give_up: bool) -> Step {
         let now_ms = host::now_ms();
@@ -195,6 +188,14 @@ impl Filter {
         }
         if let Some(path) = &m.path {
             host::set_request_header(":path", Some(path));
+        }
+        // Identity headers are ours alone, on every route: each is replaced by the value set
+        // here (replacing drops every value the client sent) or removed. Only an allowed
+        // request reaches the upstream, so this is the one place it has to happen.
+        for name in &self.config.identity_headers {
+            if !m.set.iter().any(|(set, _)| set == name) {
+                host::set_request_header(name, None);
+            }
         }
         for (name, value) in &m.set {
             host::set_request_header(name, Some(value));
