@@ -1,12 +1,14 @@
 //! Verified-token cache, one per provider per VM: a token whose signature verified is not
-//! verified again. Bounded LRU keyed by SHA-256 of the whole token. What is cached is only
+//! verified again. Bounded LRU keyed by the whole token (as jwt_authn's own cache is): the
+//! map hashes it with std's randomly keyed SipHash, and a hit compares every byte, so no
+//! hash collision, crafted or not, can ever borrow another token's verdict — and no
+//! cryptographic digest (several µs per token inside wasm) is needed on the hit path. What is cached is only
 //! "this token parsed and its signature verified with this provider's keys"; the claims are
 //! validated again on every hit (expiry, not-before, issuer, audience), so a cached token
 //! expires exactly when an uncached one would. Cleared when the provider's keys change, so a
 //! key removed from the JWKS stops admitting its tokens.
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -16,7 +18,8 @@ pub const DEFAULT_CAPACITY: usize = 512;
 /// Tokens larger than this are not cached (`jwt_cache_config.jwt_max_token_size`).
 pub const DEFAULT_MAX_TOKEN_SIZE: usize = 4096;
 
-type Key = [u8; 32];
+/// The token itself, shared by the map and the LRU order.
+type Key = Rc<str>;
 
 /// What a verified token leaves behind. Shared, not copied: a hit costs two reference counts,
 /// not a copy of every claim.
@@ -48,10 +51,6 @@ impl TokenCache {
         TokenCache { capacity, max_token_size, inner: RefCell::new(Lru::default()), counts: Cell::new((0, 0)) }
     }
 
-    fn key(token: &str) -> Key {
-        Sha256::digest(token.as_bytes()).into()
-    }
-
     pub fn get(&self, token: &str) -> Option<Entry> {
         let found = self.lookup(token);
         let (hits, misses) = self.counts.get();
@@ -72,14 +71,14 @@ impl TokenCache {
         if token.len() > self.max_token_size || self.capacity == 0 {
             return None;
         }
-        let key = Self::key(token);
         let mut lru = self.inner.try_borrow_mut().ok()?;
         let stamp = lru.next_stamp();
         let Lru { entries, order, .. } = &mut *lru;
-        let (entry, old) = entries.get_mut(&key)?;
-        order.remove(old);
+        let (entry, old) = entries.get_mut(token)?;
+        if let Some(key) = order.remove(old) {
+            order.insert(stamp, key);
+        }
         *old = stamp;
-        order.insert(stamp, key);
         Some(entry.clone())
     }
 
@@ -87,10 +86,10 @@ impl TokenCache {
         if token.len() > self.max_token_size || self.capacity == 0 {
             return;
         }
-        let key = Self::key(token);
+        let key: Key = Rc::from(token);
         let Ok(mut lru) = self.inner.try_borrow_mut() else { return };
         let stamp = lru.next_stamp();
-        if let Some((_, old)) = lru.entries.insert(key, (entry, stamp)) {
+        if let Some((_, old)) = lru.entries.insert(key.clone(), (entry, stamp)) {
             lru.order.remove(&old);
         }
         lru.order.insert(stamp, key);
@@ -101,9 +100,8 @@ impl TokenCache {
     }
 
     pub fn remove(&self, token: &str) {
-        let key = Self::key(token);
         if let Ok(mut lru) = self.inner.try_borrow_mut() {
-            if let Some((_, stamp)) = lru.entries.remove(&key) {
+            if let Some((_, stamp)) = lru.entries.remove(token) {
                 lru.order.remove(&stamp);
             }
         }
