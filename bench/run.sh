@@ -311,6 +311,7 @@ measure() {
   fi
   before=$(envoy_counters)
   result=$(run_wrk "$WORK/wrk-$kind-$setup-$workload.txt" "$DURATION" "$connections" "$arg" --latency)
+  sleep 0.3 # the plugin hands its request counters to Envoy on its 200 ms tick
   after=$(envoy_counters)
   "$PYTHON" - "$kind" "$setup" "$workload" "$connections" "$concurrency" "$expected" "$preflight" \
     "$result" "$before" "$after" >>"$WORK/$kind.jsonl" <<'PY'

@@ -199,6 +199,7 @@ fn stats_after_a_scripted_sequence() {
     call(&vm, "GET", "/admin", &user, &[]);
     vm.request(&headers(&get("/api")));
     call(&vm, "GET", "/api", "x.y.z", &[]);
+    vm.tick(); // request counters are flushed on the tick
     let m = |n: &str| proxy.metric(&format!("jwt_authn_wasm.{n}")).unwrap_or(0);
     assert_eq!(m("allowed"), 3);
     assert_eq!(m("denied.forbidden_roles"), 1);

@@ -22,6 +22,9 @@ fn valid_token_continues_with_identity_and_without_the_token() {
     assert_eq!(req.header("x-jwt-sub").as_deref(), Some("user-1"));
     // forward: false (the default) removes the token, as jwt_authn does.
     assert_eq!(req.header("authorization"), None);
+    // Request counters reach Envoy on the VM's tick, not as a host call per request.
+    assert_eq!(proxy.metric("jwt_authn_wasm.allowed"), Some(0));
+    vm.tick();
     assert_eq!(proxy.metric("jwt_authn_wasm.allowed"), Some(1));
     assert!(req.finish());
 }
@@ -37,6 +40,7 @@ fn missing_token_gets_a_bearer_challenge_without_error() {
     assert_eq!(reply.header("content-type"), Some("application/json"));
     let body: Value = serde_json::from_str(&reply.body_text()).expect("JSON body");
     assert_eq!(body["code"], "jwt_missing");
+    vm.tick();
     assert_eq!(proxy.metric("jwt_authn_wasm.denied.jwt_missing"), Some(1));
 }
 
@@ -100,6 +104,7 @@ fn rejection_reasons_map_to_status_and_code() {
         assert_eq!(body["code"], code);
         // Nothing of the token is echoed back.
         assert!(!reply.body_text().contains(&token) && !reply.header("www-authenticate").unwrap().contains(&token));
+        vm.tick();
         assert_eq!(proxy.metric(&format!("jwt_authn_wasm.denied.{code}")), Some(1), "{code}");
     }
 }

@@ -29,6 +29,7 @@ fn repeated_token_hits_and_still_gets_identity() {
         assert_eq!(req.status(), 200);
         assert_eq!(req.header("x-jwt-sub").as_deref(), Some("u1"));
     }
+    vm.tick(); // request counters are flushed on the tick
     assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.miss"), Some(1));
     assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.hit"), Some(2));
 }
@@ -44,6 +45,7 @@ fn a_cached_token_expires_like_any_other() {
     assert_eq!(send(&vm, &token), 200, "within the clock skew");
     proxy.advance(Duration::from_secs(1));
     assert_eq!(send(&vm, &token), 401, "expired on a cache hit");
+    vm.tick();
     assert_eq!(proxy.metric("jwt_authn_wasm.denied.jwt_expired"), Some(1));
 }
 
@@ -86,6 +88,7 @@ fn new_keys_empty_the_cache() {
     vm.respond(call.token, 200, &[], jwks(&[&a]).as_bytes());
     assert_eq!(first.outcome(), Outcome::Continued);
     assert_eq!(send(&vm, &token), 200);
+    vm.tick();
     assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.hit"), Some(1));
 
     // The IdP drops key A at the next refresh: its tokens stop passing at once.
@@ -118,6 +121,7 @@ fn jwt_cache_config_sizes_the_cache() {
         assert_eq!(send(&vm, &t1), 200);
         assert_eq!(send(&vm, &t2), 200);
     }
+    vm.tick();
     assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.hit").unwrap_or(0), 0);
     assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.miss"), Some(4), "one entry: alternating tokens always miss");
     let mut provider = local_provider(&[&key]);
@@ -125,6 +129,7 @@ fn jwt_cache_config_sizes_the_cache() {
     let vm = vm_with(&MockProxy::new(), &config_with(provider));
     assert_eq!(send(&vm, &t1), 200);
     assert_eq!(send(&vm, &t1), 200);
+    vm.tick();
     assert_eq!(
         vm.proxy().metric("jwt_authn_wasm.token_cache.hit").unwrap_or(0),
         0,

@@ -1,5 +1,5 @@
 //! The root context: parses the configuration once, owns the per-VM state and drives the
-//! background work (JWKS refresh on ticks).
+//! background work (JWKS refresh and the stats flush, on ticks).
 
 use super::http::Http;
 use super::state::Filter;
@@ -57,11 +57,9 @@ impl RootContext for Root {
             config.rules.len(),
             self.context_id
         );
-        let filter = Filter::new(config);
-        if filter.has_remote_keys() {
-            self.set_tick_period(TICK);
-        }
-        self.filter = Some(Rc::new(filter));
+        // Ticks drive JWKS refreshes and the stats flush, so every VM has them.
+        self.set_tick_period(TICK);
+        self.filter = Some(Rc::new(Filter::new(config)));
         true
     }
 

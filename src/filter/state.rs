@@ -36,7 +36,8 @@ pub struct Filter {
 }
 
 /// How often a VM looks at shared JWKS state: also how soon keys fetched by another worker
-/// are picked up, and how late past its deadline a waiting request may be answered.
+/// are picked up, how late past its deadline a waiting request may be answered, and how
+/// late the request counters reach Envoy's stats.
 pub const TICK: Duration = Duration::from_millis(200);
 /// The tick that follows a request's need for keys, so the fetch starts at once.
 pub const PROMPT_TICK: Duration = Duration::from_millis(1);
@@ -91,10 +92,6 @@ impl Filter {
             wanted: RefCell::new(Vec::new()),
             prompt: Cell::new(false),
         }
-    }
-
-    pub fn has_remote_keys(&self) -> bool {
-        self.keys.iter().any(|k| matches!(&*k.borrow(), ProviderKeys::Remote(_)))
     }
 
     /// Decides for the current (effective) request and applies the outcome.
@@ -337,9 +334,10 @@ impl Filter {
         }
     }
 
-    /// Background work: pick up keys other workers fetched, start due refreshes, resume
-    /// or time out paused requests.
+    /// Background work: hand the request counters to Envoy, pick up keys other workers
+    /// fetched, start due refreshes, resume or time out paused requests.
     pub fn on_tick(&self) {
+        self.stats.flush();
         if self.prompt.replace(false) {
             set_tick(TICK);
         }

@@ -435,8 +435,24 @@ impl EnvoyProcess {
     }
 
     /// `GET /stats?filter=<regex>` parsed into `name → value` (values as text: counters and
-    /// gauges are numbers, histograms are summaries).
+    /// gauges are numbers, histograms are summaries), once settled: the plugin hands its
+    /// request counters to Envoy on its 200 ms tick, so this reads until two reads 300 ms
+    /// apart agree (for at most ~5 s).
     pub fn admin_stats(&self, filter: &str) -> BTreeMap<String, String> {
+        let mut last = self.admin_stats_now(filter);
+        for _ in 0..16 {
+            std::thread::sleep(Duration::from_millis(300));
+            let next = self.admin_stats_now(filter);
+            if next == last {
+                break;
+            }
+            last = next;
+        }
+        last
+    }
+
+    /// One read of `GET /stats?filter=<regex>`.
+    pub fn admin_stats_now(&self, filter: &str) -> BTreeMap<String, String> {
         let r = self.admin_get(&format!("/stats?filter={}", percent_encode(filter)));
         assert_eq!(r.status, 200, "admin /stats answered {}: {}", r.status, r.text());
         r.text()
