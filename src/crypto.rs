@@ -1,12 +1,11 @@
 //! Signature verification.
 //!
-//! Only public-key operations happen here, so the rsa crate's Marvin timing issue
-//! (RUSTSEC-2023-0071, private-key decryption) does not apply.
+//! RSA goes through our own [`crate::rsa`] (public-key operations only, so timing attacks on
+//! private keys such as Marvin, RUSTSEC-2023-0071, have nothing to work on); ECDSA through the
+//! p256 and p384 crates.
 
 use crate::jwk::{Alg, Jwk, PublicKey};
-use rsa::traits::PublicKeyParts;
-use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use crate::rsa::{Hash, RsaPublicKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyError {
@@ -22,7 +21,7 @@ pub trait SignatureVerifier {
     fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<(), VerifyError>;
 }
 
-/// Pure-Rust verification (rsa, p256, p384 crates).
+/// Pure-Rust verification ([`crate::rsa`], p256, p384).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PureRust;
 
@@ -39,27 +38,18 @@ pub fn verify_key(alg: Alg, key: &PublicKey, signing_input: &[u8], signature: &[
             return Err(VerifyError::KeyMismatch);
         }
         let verified = match (alg, key) {
-            (Alg::RS256, PublicKey::Rsa(k)) => {
-                rsa_verify(k, Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(signing_input), signature)
-            }
-            (Alg::RS384, PublicKey::Rsa(k)) => {
-                rsa_verify(k, Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(signing_input), signature)
-            }
-            (Alg::RS512, PublicKey::Rsa(k)) => {
-                rsa_verify(k, Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(signing_input), signature)
-            }
-            // `Pss::new` fixes the salt length to the hash length and the verifier checks the
-            // 0x01 separator at exactly that position, as RFC 7518 §3.5 requires: a signature
-            // made with any other salt length fails rather than being auto-detected.
-            (Alg::PS256, PublicKey::Rsa(k)) => {
-                rsa_verify(k, Pss::new::<Sha256>(), &Sha256::digest(signing_input), signature)
-            }
-            (Alg::PS384, PublicKey::Rsa(k)) => {
-                rsa_verify(k, Pss::new::<Sha384>(), &Sha384::digest(signing_input), signature)
-            }
-            (Alg::PS512, PublicKey::Rsa(k)) => {
-                rsa_verify(k, Pss::new::<Sha512>(), &Sha512::digest(signing_input), signature)
-            }
+            // Both paddings first check that the signature is exactly the modulus length and
+            // below the modulus (RFC 8017 §8.2.2 step 1, §5.2.2 step 1), so `s + n` never
+            // passes for `s`.
+            (Alg::RS256, PublicKey::Rsa(k)) => k.verify_pkcs1v15(Hash::Sha256, signing_input, signature),
+            (Alg::RS384, PublicKey::Rsa(k)) => k.verify_pkcs1v15(Hash::Sha384, signing_input, signature),
+            (Alg::RS512, PublicKey::Rsa(k)) => k.verify_pkcs1v15(Hash::Sha512, signing_input, signature),
+            // The salt length is the hash length and the 0x01 separator must sit exactly
+            // there, as RFC 7518 §3.5 requires: a signature made with any other salt length
+            // fails rather than being auto-detected.
+            (Alg::PS256, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha256, signing_input, signature),
+            (Alg::PS384, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha384, signing_input, signature),
+            (Alg::PS512, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha512, signing_input, signature),
             (Alg::ES256, PublicKey::P256(k)) => {
                 use p256::ecdsa::signature::Verifier;
                 // `from_slice` takes exactly 64 bytes of r || s and refuses r or s outside
@@ -83,16 +73,10 @@ pub fn verify_key(alg: Alg, key: &PublicKey, signing_input: &[u8], signature: &[
     }
 }
 
-/// RSA checks common to both paddings before the crate's own: the signature is exactly the
-/// modulus length (RFC 8017 §8.2.2 step 1) and, as an integer, below the modulus (step 2.b);
-/// the crate's PSS path skips the latter, which would let `s + n` pass for `s`.
-fn rsa_verify<S: rsa::traits::SignatureScheme>(key: &RsaPublicKey, scheme: S, digest: &[u8], signature: &[u8]) -> bool {
-    rsa_signature_in_range(key, signature) && key.verify(scheme, digest, signature).is_ok()
-}
-
-/// The cheap RSA checks (length, below the modulus), also applied before host verification.
+/// The cheap RSA checks (length, below the modulus) that both paddings start with, also
+/// applied before host verification.
 pub fn rsa_signature_in_range(key: &RsaPublicKey, signature: &[u8]) -> bool {
-    signature.len() == key.size() && BigUint::from_bytes_be(signature) < *key.n()
+    key.signature_in_range(signature)
 }
 
 /// Known answers (made once with the openssl CLI) for checking a verification backend at
@@ -112,6 +96,7 @@ pub mod kat {
 mod tests {
     use super::*;
     use crate::jwk::test_keys::*;
+    use ::rsa::BigUint;
 
     // Signatures over MSG by the `A` keys of `jwk::test_keys`, made with the openssl CLI
     // (`openssl dgst -sha256 -sign … [-sigopt rsa_padding_mode:pss -sigopt
@@ -206,7 +191,7 @@ mod tests {
     fn rsa_signature_must_be_below_the_modulus() {
         let key = rsa_a();
         let PublicKey::Rsa(rsa) = &key else { unreachable!() };
-        let n = rsa.n().clone();
+        let n = BigUint::from_bytes_be(rsa.n_be());
         for (alg, sig) in [(Alg::RS256, SIG_RS256), (Alg::PS256, SIG_PS256)] {
             // s + n is congruent to s, so without the range check it would verify.
             let shifted = (BigUint::from_bytes_be(&b64(sig)) + &n).to_bytes_be();

@@ -5,10 +5,9 @@
 //! failing the whole set, so that one exotic key cannot take an IdP's other keys down with it.
 
 use crate::hostsig;
+use crate::rsa::RsaPublicKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rsa::traits::PublicKeyParts;
-use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -78,7 +77,7 @@ impl PublicKey {
     /// DER SubjectPublicKeyInfo, the form a host verifier (BoringSSL) takes.
     pub fn spki_der(&self) -> Vec<u8> {
         match self {
-            PublicKey::Rsa(k) => hostsig::rsa_spki(&k.n().to_bytes_be(), &k.e().to_bytes_be()),
+            PublicKey::Rsa(k) => hostsig::rsa_spki(k.n_be(), &k.e_be()),
             PublicKey::P256(k) => hostsig::ec_spki(hostsig::Curve::P256, k.to_encoded_point(false).as_bytes()),
             PublicKey::P384(k) => hostsig::ec_spki(hostsig::Curve::P384, k.to_encoded_point(false).as_bytes()),
         }
@@ -87,7 +86,7 @@ impl PublicKey {
     /// Key size in bits (modulus for RSA, field for EC), for logs.
     pub fn bits(&self) -> usize {
         match self {
-            PublicKey::Rsa(k) => k.n().bits(),
+            PublicKey::Rsa(k) => k.bits(),
             PublicKey::P256(_) => 256,
             PublicKey::P384(_) => 384,
         }
@@ -107,16 +106,15 @@ impl PublicKey {
         if e.len() > 4 {
             return Err("RSA exponent larger than 2^32-1".to_owned());
         }
-        // At most 4 bytes, so the u64 cannot overflow.
-        let e_value = e.iter().fold(0u64, |acc, b| acc.wrapping_mul(256) | u64::from(*b));
+        // At most 4 bytes, so the u32 cannot overflow.
+        let e_value = e.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
         if e_value < 3 {
             return Err(format!("RSA exponent {e_value} is below 3"));
         }
         if e_value & 1 == 0 {
             return Err(format!("RSA exponent {e_value} is even"));
         }
-        let n_big = BigUint::from_bytes_be(n);
-        let bits = n_big.bits();
+        let bits = crate::rsa::be_bits(n);
         if bits < RSA_MIN_BITS {
             return Err(format!("RSA modulus of {bits} bits is below {RSA_MIN_BITS}"));
         }
@@ -128,10 +126,8 @@ impl PublicKey {
                 "RSA modulus has the ROCA fingerprint (CVE-2017-15361): its private key can be recovered".to_owned()
             );
         }
-        // The crate re-checks and adds what we do not: odd modulus, e < n.
-        RsaPublicKey::new_with_max_size(n_big, BigUint::from(e_value), RSA_MAX_BITS)
-            .map(PublicKey::Rsa)
-            .map_err(|err| format!("RSA key refused: {err}"))
+        // The key adds what the math needs: odd modulus, e < n.
+        RsaPublicKey::new(n, e_value).map(PublicKey::Rsa).map_err(|err| format!("RSA key refused: {err}"))
     }
 
     /// A P-256 key from its affine coordinates (exactly 32 bytes each, point on the curve).
