@@ -3,11 +3,12 @@
 #
 #   scripts/fuzz.sh [SECONDS]        each target for SECONDS (default 60)
 #   scripts/fuzz.sh --smoke          each target on its seed corpus, then ~10 s of fuzzing
-#   scripts/fuzz.sh [...] TARGET...  only these targets (token, jwks, config)
+#   scripts/fuzz.sh [...] TARGET...  only these targets (token, jwks, config, rsa)
 #
 # Targets (fuzz/fuzz_targets/): `token` (bytes as a token: jws::parse, key selection,
 # verify_signature, claims::validate, and Authenticator::decide with the token in a header, a
-# cookie and a query parameter), `jwks` (jwk::parse_jwks), `config` (config::Config::parse).
+# cookie and a query parameter), `jwks` (jwk::parse_jwks), `config` (config::Config::parse),
+# `rsa` (our RSA verification against the rsa crate on fuzzer-shaped encodings: same verdict).
 # None may panic or overflow (debug assertions are on); with FUZZ_SANITIZER=address, ASan
 # also watches the dependencies' unsafe code for out-of-bounds access and leaks.
 #
@@ -21,6 +22,7 @@
 # test in tests/attacks.rs. FUZZ_SANITIZER: none (default: the code under test is safe Rust,
 # and ASan costs about 3x the executions per second) or address.
 set -euo pipefail
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/../fuzz"
 
 seconds=60
@@ -29,12 +31,12 @@ targets=()
 for arg in "$@"; do
     case "$arg" in
         --smoke) smoke=1 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$self"; exit 0 ;;
         ''|*[!0-9]*) targets+=("$arg") ;;
         *) seconds="$arg" ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(token jwks config)
+[ ${#targets[@]} -gt 0 ] || targets=(token jwks config rsa)
 [ "$smoke" = 1 ] && seconds=10
 
 export RUSTC_BOOTSTRAP=1
