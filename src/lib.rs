@@ -3,7 +3,7 @@
 //! The crate is split in two:
 //! - a pure core that never calls the host, unit-tested natively: [`config`] (parse and
 //!   validate once), [`extract`] (find the token), [`jws`] (parse it), [`jwk`] and
-//!   [`crypto`] (keys and signatures, with [`rsa`], our RSA verification), [`claims`], [`rules`] (which requirement applies),
+//!   [`crypto`] (keys and signatures, with [`rsa`], our RSA verification, on [`montgomery`] arithmetic), [`claims`], [`rules`] (which requirement applies),
 //!   [`decision`] (the authenticator and the reply), [`authz`] (roles, permissions, tenants), [`identity`] (claims to headers),
 //!   [`status`] (every rejection reason), [`jwks_cache`] (remote keys shared by workers), [`token_cache`] (verified tokens);
 //! - the proxy-wasm layer in [`filter`], which reads headers, calls the core and applies its
@@ -37,6 +37,7 @@ pub mod json;
 pub mod jwk;
 pub mod jwks_cache;
 pub mod jws;
+pub mod montgomery;
 pub mod rsa;
 pub mod rules;
 pub mod status;

@@ -3,17 +3,17 @@
 //!
 //! Our own rather than the `rsa` crate's: its general-purpose bignum (num-bigint-dig) made an
 //! RS256 verification cost ~1 ms in V8 and was a large share of the plugin's wasm. Here the
-//! key is prepared once, when the JWK is parsed (32-bit limbs, Montgomery constants), and a
+//! key is prepared once, when the JWK is parsed (the [`crate::montgomery`] constants), and a
 //! verification with e = 65537 is 18 Montgomery products, ~6x faster (`bench/crypto.sh`).
-//! The limbs are 32-bit because wasm has a 64-bit multiply but no 64×64→128 one: 64-bit limbs
-//! measured twice as slow. A dedicated squaring (half the limb products) measured slower than
-//! the plain product in V8, whose cost is in the loop iterations rather than the multiplies.
 //!
 //! Only public values are handled, so nothing here needs to be constant-time. No input may
 //! panic: every length is checked and every slice access is bounded.
 
+use crate::montgomery::{be_to_limbs, limbs_to_be, Modulus, Work};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use std::fmt;
+
+pub use crate::montgomery::be_bits;
 
 /// Largest modulus this module prepares (16384 bits): a bound on the work per key and per
 /// verification whatever the caller's policy (`jwk` allows 8192).
@@ -84,12 +84,8 @@ pub struct RsaPublicKey {
     /// The modulus, big-endian without leading zeros: its length is the signature length.
     n_be: Vec<u8>,
     e: u32,
-    /// The modulus as little-endian 32-bit limbs.
-    n: Vec<u32>,
-    /// -n⁻¹ mod 2³², the per-limb Montgomery reduction factor.
-    n0inv: u32,
-    /// R² mod n, with R = 2^(32·limbs): one product with it brings a value into Montgomery form.
-    rr: Vec<u32>,
+    /// The modulus prepared for Montgomery products.
+    n: Modulus,
 }
 
 /// Only the size is shown: key material stays out of logs.
@@ -123,12 +119,8 @@ impl RsaPublicKey {
         if n_be.len() <= 4 && n_be.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) <= u64::from(e) {
             return Err(KeyError::ExponentNotBelowModulus);
         }
-        let limbs = n_be.len().div_ceil(4);
-        let n = be_to_limbs(n_be, limbs);
-        let n0inv = neg_inverse(n.first().copied().unwrap_or(1));
-        let mut key = RsaPublicKey { n_be: n_be.to_vec(), e, n, n0inv, rr: Vec::new() };
-        key.rr = key.r_squared();
-        Ok(key)
+        let n = Modulus::new(n_be).ok_or(KeyError::EvenModulus)?;
+        Ok(RsaPublicKey { n_be: n_be.to_vec(), e, n })
     }
 
     /// Modulus size in bits.
@@ -203,124 +195,22 @@ impl RsaPublicKey {
         if !self.signature_in_range(signature) {
             return None;
         }
-        let m = self.pow_e(&be_to_limbs(signature, self.n.len()));
+        let m = self.pow_e(&be_to_limbs(signature, self.n.limbs()));
         Some(limbs_to_be(&m, self.n_be.len()))
     }
 
-    /// s^e mod n for s < n. With e = 2k + 1: (s^k)² · s. s^k is computed in Montgomery form
-    /// by left-to-right square-and-multiply; the last product takes the plain s, which cancels
-    /// the form's factor R, so no conversion back is needed (e = 65537: 18 products in all).
+    /// s^e mod n for s < n. With e = 2k + 1: (s^k)² · s. s^k is computed in Montgomery form;
+    /// the last product takes the plain s, which cancels the form's factor R, so no conversion
+    /// back is needed (e = 65537: 18 products in all).
     fn pow_e(&self, s: &[u32]) -> Vec<u32> {
-        let len = self.n.len();
-        let mut work = Work::new(len);
-        let mut s_mont = vec![0u32; len];
-        self.mont_mul(s, &self.rr, &mut s_mont, &mut work);
+        let len = self.n.limbs();
+        let s_mont = self.n.to_mont(s);
         let k = self.e >> 1;
-        // k >= 1 (e >= 3): its top bit is consumed by starting from s·R.
-        let top_bit = 31u32.saturating_sub(k.leading_zeros());
-        let mut acc = s_mont.clone();
-        let mut tmp = vec![0u32; len];
-        for bit in (0..top_bit).rev() {
-            self.mont_mul(&acc, &acc, &mut tmp, &mut work);
-            std::mem::swap(&mut acc, &mut tmp);
-            if (k >> bit) & 1 == 1 {
-                self.mont_mul(&acc, &s_mont, &mut tmp, &mut work);
-                std::mem::swap(&mut acc, &mut tmp);
-            }
-        }
-        self.mont_mul(&acc, &acc, &mut tmp, &mut work);
-        self.mont_mul(&tmp, s, &mut acc, &mut work);
-        acc
-    }
-
-    /// R² mod n. R mod n comes from 2^(bits-1) (below n, which is odd) doubled up to 2^(32·limbs);
-    /// L more doublings make 2^L·R, the Montgomery form of 2^L, and five Montgomery squarings
-    /// raise it to 2^(32·L)·R = R². About L + 32 doublings instead of 32·L.
-    fn r_squared(&self) -> Vec<u32> {
-        let len = self.n.len();
-        let bits = self.bits();
-        let mut x = vec![0u32; len];
-        let top = bits.saturating_sub(1);
-        if let Some(limb) = x.get_mut(top / 32) {
-            *limb = 1u32 << (top % 32);
-        }
-        let to_r = len.saturating_mul(32).saturating_sub(top);
-        for _ in 0..to_r.saturating_add(len) {
-            double_mod(&mut x, &self.n);
-        }
-        let mut work = Work::new(len);
-        let mut tmp = vec![0u32; len];
-        for _ in 0..5 {
-            self.mont_mul(&x, &x, &mut tmp, &mut work);
-            std::mem::swap(&mut x, &mut tmp);
-        }
-        x
-    }
-
-    /// out = a·b·R⁻¹ mod n for a, b < n (all `len` limbs), by finely integrated operand
-    /// scanning: each pass adds a·b_i and a multiple of n that clears the lowest limb, and
-    /// writes the sum one limb lower (the division by 2³²) into the other buffer.
-    fn mont_mul(&self, a: &[u32], b: &[u32], out: &mut [u32], work: &mut Work) {
-        let (Some((&a0, a_rest)), Some((&n0, n_rest))) = (a.split_first(), self.n.split_first()) else { return };
-        let Work { t0, t1 } = work;
-        t0.fill(0);
-        let (mut cur, mut next) = (t0.as_mut_slice(), t1.as_mut_slice());
-        // The limbs above `len`: the running value stays below 2n + n·2³², so < 2^(32·len+34).
-        let mut top: u64 = 0;
-        for &bi in b {
-            let bi = u64::from(bi);
-            let (cur0, cur_rest) = cur.split_first().map_or((0, &[][..]), |(c, rest)| (u64::from(*c), rest));
-            // Each step is at most (2³²-1) + (2³²-1)² + (2³²-1) = 2⁶⁴-1: no overflow.
-            let v = cur0.wrapping_add(u64::from(a0).wrapping_mul(bi));
-            let mut c1 = v >> 32;
-            let m = u64::from((v as u32).wrapping_mul(self.n0inv));
-            let w = u64::from(v as u32).wrapping_add(m.wrapping_mul(u64::from(n0)));
-            let mut c2 = w >> 32;
-            // Plain slices in the zip (no `skip`): it then compiles to one indexed loop.
-            for (((dst, &t), &aj), &nj) in next.iter_mut().zip(cur_rest).zip(a_rest).zip(n_rest) {
-                let v = u64::from(t).wrapping_add(u64::from(aj).wrapping_mul(bi)).wrapping_add(c1);
-                c1 = v >> 32;
-                let w = u64::from(v as u32).wrapping_add(m.wrapping_mul(u64::from(nj))).wrapping_add(c2);
-                c2 = w >> 32;
-                *dst = w as u32;
-            }
-            let x = top.wrapping_add(c1).wrapping_add(c2);
-            if let Some(last) = next.last_mut() {
-                *last = x as u32;
-            }
-            top = x >> 32;
-            std::mem::swap(&mut cur, &mut next);
-        }
-        self.reduce_once(cur, top, out);
-    }
-
-    /// out = x − n if x (limbs `x` plus `top` above them) is at least n, else x. x < 2n.
-    fn reduce_once(&self, x: &[u32], top: u64, out: &mut [u32]) {
-        if top != 0 || !less_than(x, &self.n) {
-            let mut borrow = 0u64;
-            for ((o, &xi), &ni) in out.iter_mut().zip(x).zip(&self.n) {
-                let v = u64::from(xi).wrapping_sub(u64::from(ni)).wrapping_sub(borrow);
-                *o = v as u32;
-                borrow = (v >> 32) & 1;
-            }
-        } else {
-            for (o, &xi) in out.iter_mut().zip(x) {
-                *o = xi;
-            }
-        }
-    }
-}
-
-/// Scratch space for the Montgomery products (the running sum and the buffer it is written to
-/// one limb lower), allocated once per exponentiation.
-struct Work {
-    t0: Vec<u32>,
-    t1: Vec<u32>,
-}
-
-impl Work {
-    fn new(len: usize) -> Work {
-        Work { t0: vec![0; len], t1: vec![0; len] }
+        let acc = self.n.pow(&s_mont, &[k]);
+        let (mut sq, mut out, mut work) = (vec![0u32; len], vec![0u32; len], Work::new(len));
+        self.n.mul(&acc, &acc, &mut sq, &mut work);
+        self.n.mul(&sq, s, &mut out, &mut work);
+        out
     }
 }
 
@@ -384,70 +274,6 @@ fn mgf1_xor<D: Digest>(seed: &[u8], out: &mut [u8]) {
     }
 }
 
-/// Significant bits of a big-endian integer.
-pub fn be_bits(be: &[u8]) -> usize {
-    let zeros = be.iter().take_while(|b| **b == 0).count();
-    let Some((first, rest)) = be.get(zeros..).and_then(<[u8]>::split_first) else { return 0 };
-    rest.len().saturating_mul(8).saturating_add(8usize.saturating_sub(first.leading_zeros() as usize))
-}
-
-/// Big-endian bytes to `len` little-endian 32-bit limbs (bytes beyond 4·len are ignored;
-/// callers pass at most that many).
-fn be_to_limbs(be: &[u8], len: usize) -> Vec<u32> {
-    let mut limbs = vec![0u32; len];
-    for (limb, chunk) in limbs.iter_mut().zip(be.rchunks(4)) {
-        *limb = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
-    }
-    limbs
-}
-
-/// Little-endian limbs to `len` big-endian bytes; the value must fit (the limbs beyond are zero).
-fn limbs_to_be(limbs: &[u32], len: usize) -> Vec<u8> {
-    let mut out: Vec<u8> = limbs.iter().rev().flat_map(|l| l.to_be_bytes()).collect();
-    let excess = out.len().saturating_sub(len);
-    out.drain(..excess);
-    out
-}
-
-/// a < b, both of the same number of limbs.
-fn less_than(a: &[u32], b: &[u32]) -> bool {
-    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
-        if x != y {
-            return x < y;
-        }
-    }
-    false
-}
-
-/// x = 2x mod n, for x < n.
-fn double_mod(x: &mut [u32], n: &[u32]) {
-    let mut carry = 0u32;
-    for limb in x.iter_mut() {
-        let v = *limb;
-        *limb = (v << 1) | carry;
-        carry = v >> 31;
-    }
-    if carry != 0 || !less_than(x, n) {
-        // 2x − n < n: the borrow out of the top limb cancels the lost carry.
-        let mut borrow = 0u64;
-        for (xi, &ni) in x.iter_mut().zip(n) {
-            let v = u64::from(*xi).wrapping_sub(u64::from(ni)).wrapping_sub(borrow);
-            *xi = v as u32;
-            borrow = (v >> 32) & 1;
-        }
-    }
-}
-
-/// -x⁻¹ mod 2³² for odd x: Newton's iteration y ← y(2 − xy) doubles the correct low bits,
-/// and y = x is already right modulo 8 (3 → 6 → 12 → 24 → 48 bits).
-fn neg_inverse(x: u32) -> u32 {
-    let mut y = x;
-    for _ in 0..4 {
-        y = y.wrapping_mul(2u32.wrapping_sub(x.wrapping_mul(y)));
-    }
-    y.wrapping_neg()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,56 +294,8 @@ mod tests {
         (key, BigUint::from_bytes_be(&n))
     }
 
-    fn big(limbs: &[u32]) -> BigUint {
-        BigUint::from_bytes_be(&limbs_to_be(limbs, limbs.len() * 4))
-    }
-
     /// Byte lengths from one limb to 8192 bits, with lengths that leave the top limb partial.
     const LENGTHS: [usize; 12] = [1, 3, 4, 5, 8, 31, 64, 129, 255, 256, 384, 1024];
-
-    #[test]
-    fn neg_inverse_is_the_montgomery_factor() {
-        let mut rng = StdRng::seed_from_u64(1);
-        for x in [1u32, 3, 0xffff_ffff, 0x8000_0001].into_iter().chain((0..1000).map(|_| rng.gen::<u32>() | 1)) {
-            assert_eq!(x.wrapping_mul(neg_inverse(x)), u32::MAX, "{x:#x}");
-        }
-    }
-
-    #[test]
-    fn r_squared_matches_bignum() {
-        let mut rng = StdRng::seed_from_u64(2);
-        for len in LENGTHS.into_iter().filter(|l| *l > 1) {
-            for _ in 0..4 {
-                let (key, n) = random_key(&mut rng, len, 3);
-                let r = BigUint::from(1u8) << (32 * key.n.len());
-                assert_eq!(big(&key.rr), (&r * &r) % &n, "{len} bytes");
-            }
-        }
-    }
-
-    #[test]
-    fn montgomery_products_match_bignum() {
-        let mut rng = StdRng::seed_from_u64(3);
-        for len in LENGTHS.into_iter().filter(|l| *l > 1) {
-            let (key, n) = random_key(&mut rng, len, 3);
-            let limbs = key.n.len();
-            let r = BigUint::from(1u8) << (32 * limbs);
-            let mut work = Work::new(limbs);
-            let n_minus_1 = &n - BigUint::from(1u8);
-            let mut values: Vec<BigUint> = vec![BigUint::from(0u8), BigUint::from(1u8), n_minus_1];
-            values.extend((0..6).map(|_| BigUint::from_bytes_be(&random_bytes(&mut rng, len)) % &n));
-            for a in &values {
-                for b in &values {
-                    let (al, bl) = (be_to_limbs(&a.to_bytes_be(), limbs), be_to_limbs(&b.to_bytes_be(), limbs));
-                    let mut out = vec![0u32; limbs];
-                    key.mont_mul(&al, &bl, &mut out, &mut work);
-                    // out·R ≡ a·b (mod n), and out is fully reduced.
-                    assert!(big(&out) < n);
-                    assert_eq!((big(&out) * &r) % &n, (a * b) % &n, "{len} bytes");
-                }
-            }
-        }
-    }
 
     #[test]
     fn public_op_matches_bignum_for_any_odd_exponent() {

@@ -9,6 +9,10 @@
 //! Output: a table on stderr and JSON on stdout. Arguments: `--smoke` (a few calls each).
 
 mod mont;
+/// The plugin's Montgomery arithmetic, which its RSA and ECDSA are built on.
+#[path = "../../../src/montgomery.rs"]
+#[allow(dead_code)]
+mod montgomery;
 /// The plugin's file itself, so what is measured is what the plugin runs: `crypto::verify_key`
 /// calls exactly these functions for RS*/PS*.
 #[path = "../../../src/rsa.rs"]
