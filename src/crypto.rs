@@ -1,8 +1,8 @@
 //! Signature verification.
 //!
 //! RSA goes through our own [`crate::rsa`] (public-key operations only, so timing attacks on
-//! private keys such as Marvin, RUSTSEC-2023-0071, have nothing to work on); ECDSA through the
-//! p256 and p384 crates.
+//! private keys such as Marvin, RUSTSEC-2023-0071, have nothing to work on); ECDSA through our
+//! own [`crate::ecdsa`]. Both are built on [`crate::montgomery`].
 
 use crate::jwk::{Alg, Jwk, PublicKey};
 use crate::rsa::{Hash, RsaPublicKey};
@@ -21,7 +21,7 @@ pub trait SignatureVerifier {
     fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<(), VerifyError>;
 }
 
-/// Pure-Rust verification ([`crate::rsa`], p256, p384).
+/// Pure-Rust verification ([`crate::rsa`], [`crate::ecdsa`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PureRust;
 
@@ -50,19 +50,11 @@ pub fn verify_key(alg: Alg, key: &PublicKey, signing_input: &[u8], signature: &[
             (Alg::PS256, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha256, signing_input, signature),
             (Alg::PS384, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha384, signing_input, signature),
             (Alg::PS512, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha512, signing_input, signature),
-            (Alg::ES256, PublicKey::P256(k)) => {
-                use p256::ecdsa::signature::Verifier;
-                // `from_slice` takes exactly 64 bytes of r || s and refuses r or s outside
-                // [1, n-1] (so r = s = 0, CVE-2022-21449, never reaches the math).
-                // High-s signatures are valid ECDSA (JWS does not demand low-s, Wycheproof
-                // marks them valid), so they are accepted.
-                p256::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| k.verify(signing_input, &sig).is_ok())
-            }
-            (Alg::ES384, PublicKey::P384(k)) => {
-                use p384::ecdsa::signature::Verifier;
-                // Same as ES256, with 96 bytes and SHA-384.
-                p384::ecdsa::Signature::from_slice(signature).is_ok_and(|sig| k.verify(signing_input, &sig).is_ok())
-            }
+            // Exactly 64 (96) bytes of r || s, r and s in [1, n-1] before any math (so r = s = 0,
+            // CVE-2022-21449, never reaches it). High-s signatures are valid ECDSA (JWS does not
+            // demand low-s, Wycheproof marks them valid), so they are accepted.
+            (Alg::ES256, PublicKey::P256(k)) => k.verify(signing_input, signature),
+            (Alg::ES384, PublicKey::P384(k)) => k.verify(signing_input, signature),
             _ => return Err(VerifyError::KeyMismatch),
         };
         if verified {
@@ -77,6 +69,16 @@ pub fn verify_key(alg: Alg, key: &PublicKey, signing_input: &[u8], signature: &[
 /// applied before host verification.
 pub fn rsa_signature_in_range(key: &RsaPublicKey, signature: &[u8]) -> bool {
     key.signature_in_range(signature)
+}
+
+/// The cheap ECDSA checks (exactly 2 × the field length, r and s in [1, n-1]) done before the
+/// curve math, for the host path to apply too.
+pub fn ecdsa_signature_in_range(key: &PublicKey, signature: &[u8]) -> bool {
+    match key {
+        PublicKey::P256(k) => k.signature_in_range(signature),
+        PublicKey::P384(k) => k.signature_in_range(signature),
+        PublicKey::Rsa(_) => false,
+    }
 }
 
 /// Known answers (made once with the openssl CLI) for checking a verification backend at

@@ -4,6 +4,7 @@
 //! not a usable public verification key is skipped with a reason (for the logs) instead of
 //! failing the whole set, so that one exotic key cannot take an IdP's other keys down with it.
 
+use crate::ecdsa::{P256PublicKey, P384PublicKey};
 use crate::hostsig;
 use crate::rsa::RsaPublicKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,8 +59,8 @@ pub const MAX_KID_BYTES: usize = 256;
 /// A public key, parsed and validated once per JWKS version.
 pub enum PublicKey {
     Rsa(RsaPublicKey),
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
+    P256(P256PublicKey),
+    P384(P384PublicKey),
 }
 
 impl PublicKey {
@@ -78,8 +79,8 @@ impl PublicKey {
     pub fn spki_der(&self) -> Vec<u8> {
         match self {
             PublicKey::Rsa(k) => hostsig::rsa_spki(k.n_be(), &k.e_be()),
-            PublicKey::P256(k) => hostsig::ec_spki(hostsig::Curve::P256, k.to_encoded_point(false).as_bytes()),
-            PublicKey::P384(k) => hostsig::ec_spki(hostsig::Curve::P384, k.to_encoded_point(false).as_bytes()),
+            PublicKey::P256(k) => hostsig::ec_spki(hostsig::Curve::P256, k.uncompressed_point()),
+            PublicKey::P384(k) => hostsig::ec_spki(hostsig::Curve::P384, k.uncompressed_point()),
         }
     }
 
@@ -130,20 +131,22 @@ impl PublicKey {
         RsaPublicKey::new(n, e_value).map(PublicKey::Rsa).map_err(|err| format!("RSA key refused: {err}"))
     }
 
-    /// A P-256 key from its affine coordinates (exactly 32 bytes each, point on the curve).
+    /// A P-256 key from its affine coordinates (exactly 32 bytes each, each below p, point on
+    /// the curve), prepared for verification.
     pub fn p256_from_coordinates(x: &[u8], y: &[u8]) -> Result<PublicKey, String> {
-        let point = uncompressed_point(x, y, 32, "P-256")?;
-        p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+        check_coordinate_lengths(x, y, 32, "P-256")?;
+        P256PublicKey::from_coordinates(x, y)
             .map(PublicKey::P256)
-            .map_err(|_| "EC point is not on curve P-256".to_owned())
+            .map_err(|err| format!("EC point is not on curve P-256 ({err})"))
     }
 
-    /// A P-384 key from its affine coordinates (exactly 48 bytes each, point on the curve).
+    /// A P-384 key from its affine coordinates (exactly 48 bytes each, each below p, point on
+    /// the curve), prepared for verification.
     pub fn p384_from_coordinates(x: &[u8], y: &[u8]) -> Result<PublicKey, String> {
-        let point = uncompressed_point(x, y, 48, "P-384")?;
-        p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+        check_coordinate_lengths(x, y, 48, "P-384")?;
+        P384PublicKey::from_coordinates(x, y)
             .map(PublicKey::P384)
-            .map_err(|_| "EC point is not on curve P-384".to_owned())
+            .map_err(|err| format!("EC point is not on curve P-384 ({err})"))
     }
 }
 
@@ -165,15 +168,11 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 
 /// SEC1 `04 || x || y`. Coordinates must have the exact field length: RFC 7518 §6.2.1.2
 /// forbids shortened or padded encodings, and accepting them would give one key two JWKs.
-fn uncompressed_point(x: &[u8], y: &[u8], len: usize, curve: &str) -> Result<Vec<u8>, String> {
+fn check_coordinate_lengths(x: &[u8], y: &[u8], len: usize, curve: &str) -> Result<(), String> {
     if x.len() != len || y.len() != len {
         return Err(format!("EC coordinates must be {len} bytes each for {curve} (x: {}, y: {})", x.len(), y.len()));
     }
-    let mut point = Vec::with_capacity(len.saturating_mul(2).saturating_add(1));
-    point.push(0x04);
-    point.extend_from_slice(x);
-    point.extend_from_slice(y);
-    Ok(point)
+    Ok(())
 }
 
 /// The small primes of the ROCA detector (Nemec et al., CCS 2017).

@@ -3,7 +3,7 @@
 //! The crate is split in two:
 //! - a pure core that never calls the host, unit-tested natively: [`config`] (parse and
 //!   validate once), [`extract`] (find the token), [`jws`] (parse it), [`jwk`] and
-//!   [`crypto`] (keys and signatures, with [`rsa`], our RSA verification, on [`montgomery`] arithmetic), [`claims`], [`rules`] (which requirement applies),
+//!   [`crypto`] (keys and signatures, with [`rsa`] and [`ecdsa`], our RSA and ECDSA verification, on [`montgomery`] arithmetic), [`claims`], [`rules`] (which requirement applies),
 //!   [`decision`] (the authenticator and the reply), [`authz`] (roles, permissions, tenants), [`identity`] (claims to headers),
 //!   [`status`] (every rejection reason), [`jwks_cache`] (remote keys shared by workers), [`token_cache`] (verified tokens);
 //! - the proxy-wasm layer in [`filter`], which reads headers, calls the core and applies its
@@ -30,6 +30,7 @@ pub mod claims;
 pub mod config;
 pub mod crypto;
 pub mod decision;
+pub mod ecdsa;
 pub mod extract;
 pub mod hostsig;
 pub mod identity;
