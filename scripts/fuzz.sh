@@ -3,12 +3,13 @@
 #
 #   scripts/fuzz.sh [SECONDS]        each target for SECONDS (default 60)
 #   scripts/fuzz.sh --smoke          each target on its seed corpus, then ~10 s of fuzzing
-#   scripts/fuzz.sh [...] TARGET...  only these targets (token, jwks, config, rsa)
+#   scripts/fuzz.sh [...] TARGET...  only these targets (token, jwks, config, rsa, ecdsa)
 #
 # Targets (fuzz/fuzz_targets/): `token` (bytes as a token: jws::parse, key selection,
 # verify_signature, claims::validate, and Authenticator::decide with the token in a header, a
 # cookie and a query parameter), `jwks` (jwk::parse_jwks), `config` (config::Config::parse),
-# `rsa` (our RSA verification against the rsa crate on fuzzer-shaped encodings: same verdict).
+# `rsa` (our RSA verification against the rsa crate on fuzzer-shaped encodings: same verdict),
+# `ecdsa` (our ECDSA against the p256/p384 crates: same verdicts, same points refused).
 # None may panic or overflow (debug assertions are on); with FUZZ_SANITIZER=address, ASan
 # also watches the dependencies' unsafe code for out-of-bounds access and leaks.
 #
@@ -36,7 +37,7 @@ for arg in "$@"; do
         *) seconds="$arg" ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(token jwks config rsa)
+[ ${#targets[@]} -gt 0 ] || targets=(token jwks config rsa ecdsa)
 [ "$smoke" = 1 ] && seconds=10
 
 export RUSTC_BOOTSTRAP=1
