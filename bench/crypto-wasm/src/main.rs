@@ -8,6 +8,10 @@
 //!
 //! Output: a table on stderr and JSON on stdout. Arguments: `--smoke` (a few calls each).
 
+/// The plugin's ECDSA (ES256/ES384), also on the Montgomery core.
+#[path = "../../../src/ecdsa.rs"]
+#[allow(dead_code)]
+mod ecdsa;
 mod mont;
 /// The plugin's Montgomery arithmetic, which its RSA and ECDSA are built on.
 #[path = "../../../src/montgomery.rs"]
@@ -37,6 +41,10 @@ mod kat {
     pub const P256_Y: &str = "IvxZgrQab6pre9fKShqrOE6ClocB2dlo54KJQltPWZI";
     pub const SIG_ES256: &str =
         "U9rh__BucfvCupKodChzlI7N9pXDavpyao3AIcQNoyrUx-BeW7QyLavzbWAoVVKhYSNRPf22hzgKPPpTxjEmmg";
+    /// A P-384 key and an ES384 signature over `MSG` (src/jwk.rs test keys, src/crypto.rs tests).
+    pub const P384_X: &str = "LstpRVPsHOw_JLeuKWCxYljDCvSmO-5tSIOTpJdZp0sIa-HQfaPi4bCfi4yaSIJ7";
+    pub const P384_Y: &str = "cjVisKHRkrs5jMi-S7jqfHgIKrV_YWhVzHfB48eWXt2spjS4g3rNxQUQWadIb2m7";
+    pub const SIG_ES384: &str = "K0mKGVn9T6ljkOJbmOgt4GgfH-8V_PuHQhOv5JDfvubZoHmAjDLAbslWaLIdjCgD5s_ly1713342ImSjmGD8LiKEOMSg8evq6vat91aViyJ1rWE2uBgvnq_gkvTQ1ELZ";
 }
 
 fn b64(s: &str) -> Vec<u8> {
@@ -124,15 +132,53 @@ fn candidates() -> Vec<Candidate> {
             key.verify_pkcs1v15(rsa::Hash::Sha256, msg, &sig(v))
         }),
     });
-    let point = [&[0x04u8][..], &b64(kat::P256_X), &b64(kat::P256_Y)].concat();
+    // ECDSA: ours (src/ecdsa.rs, as crypto::verify_key calls it) and the crates it replaced.
+    let es384 = b64(kat::SIG_ES384);
+    let (x256, y256, x384, y384) = (b64(kat::P256_X), b64(kat::P256_Y), b64(kat::P384_X), b64(kat::P384_Y));
+    let ours256 = ecdsa::P256PublicKey::from_coordinates(&x256, &y256).expect("kat P-256 key");
+    let sig = pick(&es256);
+    out.push(Candidate {
+        name: "ours ES256",
+        note: "src/ecdsa.rs P256PublicKey::verify (SHA-256 included), key prepared once (1..15·Q)",
+        run: Box::new(move |v| ours256.verify(msg, &sig(v))),
+    });
+    let sig = pick(&es256);
+    let (x, y) = (x256.clone(), y256.clone());
+    out.push(Candidate {
+        name: "ours ES256 + key prep",
+        note:
+            "P256PublicKey::from_coordinates (on-curve check, 1..15·Q) then verify: the first token after a JWKS load",
+        run: Box::new(move |v| {
+            ecdsa::P256PublicKey::from_coordinates(&x, &y).expect("kat P-256 key").verify(msg, &sig(v))
+        }),
+    });
+    let ours384 = ecdsa::P384PublicKey::from_coordinates(&x384, &y384).expect("kat P-384 key");
+    let sig = pick(&es384);
+    out.push(Candidate {
+        name: "ours ES384",
+        note: "src/ecdsa.rs P384PublicKey::verify (SHA-384 included), key prepared once",
+        run: Box::new(move |v| ours384.verify(msg, &sig(v))),
+    });
+    let point = [&[0x04u8][..], &x256, &y256].concat();
     let ec = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).expect("kat P-256 key");
     let sig = pick(&es256);
     out.push(Candidate {
         name: "ES256 (p256 0.13)",
-        note: "p256 VerifyingKey (as src/crypto.rs uses it), for the record",
+        note: "p256 VerifyingKey, as src/crypto.rs used it before src/ecdsa.rs",
         run: Box::new(move |v| {
             use p256::ecdsa::signature::Verifier;
             p256::ecdsa::Signature::from_slice(&sig(v)).is_ok_and(|s| ec.verify(msg, &s).is_ok())
+        }),
+    });
+    let point = [&[0x04u8][..], &x384, &y384].concat();
+    let ec = p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).expect("kat P-384 key");
+    let sig = pick(&es384);
+    out.push(Candidate {
+        name: "ES384 (p384 0.13)",
+        note: "p384 VerifyingKey, as src/crypto.rs used it before src/ecdsa.rs",
+        run: Box::new(move |v| {
+            use p384::ecdsa::signature::Verifier;
+            p384::ecdsa::Signature::from_slice(&sig(v)).is_ok_and(|s| ec.verify(msg, &s).is_ok())
         }),
     });
 
@@ -284,7 +330,7 @@ fn main() {
         })
         .collect();
     println!(
-        "{{\n  \"smoke\": {smoke},\n  \"verdicts_ok\": {},\n  \"speedup_ours_rs256_vs_rsa_0_9\": {:.2},\n  \"key\": \"RSA 2048-bit, e = 65537 (crypto::kat); P-256 for ES256\",\n  \"results\": [\n{}\n  ]\n}}",
+        "{{\n  \"smoke\": {smoke},\n  \"verdicts_ok\": {},\n  \"speedup_ours_rs256_vs_rsa_0_9\": {:.2},\n  \"key\": \"RSA 2048-bit, e = 65537 (crypto::kat); P-256 and P-384 keys for ES256/ES384\",\n  \"results\": [\n{}\n  ]\n}}",
         failures.is_empty(),
         baseline / ours,
         rows.join(",\n")
