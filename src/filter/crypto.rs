@@ -5,7 +5,7 @@
 //! ES256 signature must come back right from the host); otherwise, and for PS* (the host
 //! function has no PSS padding), the pure-Rust path verifies.
 
-use crate::crypto::{kat, rsa_signature_in_range, PureRust, SignatureVerifier, VerifyError};
+use crate::crypto::{ecdsa_signature_in_range, kat, rsa_signature_in_range, PureRust, SignatureVerifier, VerifyError};
 use crate::hostsig;
 use crate::jwk::{Alg, Jwk, PublicKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -71,21 +71,13 @@ fn host_verify(alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> H
             }
             (hash_name(alg), signature.to_vec())
         }
-        (Alg::ES256, PublicKey::P256(_)) => {
-            if p256::ecdsa::Signature::from_slice(signature).is_err() {
+        (Alg::ES256, PublicKey::P256(_)) | (Alg::ES384, PublicKey::P384(_)) => {
+            let (hash, half) = if alg == Alg::ES256 { ("sha256", 32) } else { ("sha384", 48) };
+            if !ecdsa_signature_in_range(&key.key, signature) {
                 return Verdict(Err(VerifyError::BadSignature));
             }
-            match hostsig::ecdsa_p1363_to_der(signature, 32) {
-                Some(der) => ("sha256", der),
-                None => return Verdict(Err(VerifyError::BadSignature)),
-            }
-        }
-        (Alg::ES384, PublicKey::P384(_)) => {
-            if p384::ecdsa::Signature::from_slice(signature).is_err() {
-                return Verdict(Err(VerifyError::BadSignature));
-            }
-            match hostsig::ecdsa_p1363_to_der(signature, 48) {
-                Some(der) => ("sha384", der),
+            match hostsig::ecdsa_p1363_to_der(signature, half) {
+                Some(der) => (hash, der),
                 None => return Verdict(Err(VerifyError::BadSignature)),
             }
         }
