@@ -157,7 +157,10 @@ impl Modulus {
         acc
     }
 
-    /// out = a + b mod n, for a, b < n (either form: addition commutes with it).
+    /// out = a + b mod n, for a, b < n (either form: addition commutes with it). Not inlined:
+    /// the point formulas call it dozens of times per curve, and inlined copies made most of
+    /// the ECDSA code in the wasm.
+    #[inline(never)]
     pub fn add(&self, a: &[u32], b: &[u32], out: &mut [u32]) {
         let mut carry = 0u64;
         for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
@@ -171,7 +174,8 @@ impl Modulus {
         }
     }
 
-    /// out = a − b mod n, for a, b < n.
+    /// out = a − b mod n, for a, b < n. Not inlined, as [`Modulus::add`].
+    #[inline(never)]
     pub fn sub(&self, a: &[u32], b: &[u32], out: &mut [u32]) {
         let mut borrow = 0u64;
         for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
