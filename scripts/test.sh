@@ -2,7 +2,7 @@
 # The test command (README "Run all tests"). Installs what it needs, then builds the plugin,
 # checks lints and formatting, and runs every test: unit, native harness, Wycheproof and the
 # real-Envoy end-to-end suite,
-# then a short smoke run of the benchmark.
+# then short smoke runs of the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,11 @@ step "tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+
+step "pure-Rust crypto smoke (bench/crypto.sh --smoke: in V8 through Node.js, verdicts checked, no timing asserted)"
+command -v node >/dev/null ||
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null)
+bench/crypto.sh --smoke
 
 step "benchmark smoke (bench/run.sh --smoke: every setup and workload runs, status codes checked, no timing asserted)"
 BENCH_SKIP_PLUGIN_BUILD=1 bench/run.sh --smoke
