@@ -81,18 +81,9 @@ pub fn ecdsa_signature_in_range(key: &PublicKey, signature: &[u8]) -> bool {
     }
 }
 
-/// Known answers (made once with the openssl CLI) for checking a verification backend at
-/// start-up, and for the unit tests: an RS256 and an ES256 signature over [`kat::MSG`].
-pub mod kat {
-    pub const MSG: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9";
-    pub const RSA_N: &str = "r-liBbZvgC04dpr7T5SwVhHe-QpqiYvViNJBBoPUDE1o3u9KV_8hpnHlEHnsxkc2Q1G4je5ipClijK6LxRydxqhFGjVK2fnKRbRWYUHBwQj4q2K3baU-ZfYJdHkVRFoHI9DL5xGIukJR6ka6abFMPLtbmiZwxzFxVsQ9G9FVtPBQmofsKk4XtkrnfziRRRNNYjPx0cap9N4b_4HJHe9OdijkqQY02g_LsZVz4pS6sPT--YkbGTTCSDqSCXq75PDyXAJ8HqHBrWR3tg3qTEpeOawx8qZY2B1UFPudUAZriz5XaVoG_puYT9bOzh0q17ZYUXQyWxmfNbGuEjAbrfw49Q";
-    pub const RSA_E: &str = "AQAB";
-    pub const SIG_RS256: &str = "CkQnk0ncn5d8n8uM8zb_N0gf55B7LDRA1JrvRCL2I0GgUPL4teDGAX2bmMBc6nRHRqAXKhURqGNzanXp_4qAvxinG8zgCFbeHzA-Z-Vrh0u5-EtL_IxiuzHcvJPu_aDqycipUJileKc8U70SD5uA2oPS6wA3b0U6UVlys0jNCWbDvdlKBuhLegflNIoJG6nZ-yjvSuV5dIq2I-BfNoAo3YnaYcI-ebGTvF7lutNej2BxLzGhh1ZfaCfpOwKFM7I5CCEpzkGPPXJMSfg_Hg_p1b4wlJcDcL1E6G8lR_R6TLHRtqoy0SRML8SVN2wxjcbhiFJ0puI-3oramyY3PIHQpw";
-    pub const P256_X: &str = "lB7qIBjp7OTPmnyFsU8EphIemuIT9szezjhfQzx3XKE";
-    pub const P256_Y: &str = "IvxZgrQab6pre9fKShqrOE6ClocB2dlo54KJQltPWZI";
-    pub const SIG_ES256: &str =
-        "U9rh__BucfvCupKodChzlI7N9pXDavpyao3AIcQNoyrUx-BeW7QyLavzbWAoVVKhYSNRPf22hzgKPPpTxjEmmg";
-}
+/// Known answers, in their own file so that `bench/crypto-wasm` can include them by path.
+#[path = "kat.rs"]
+pub mod kat;
 
 #[cfg(test)]
 mod tests {
@@ -103,15 +94,13 @@ mod tests {
     // Signatures over MSG by the `A` keys of `jwk::test_keys`, made with the openssl CLI
     // (`openssl dgst -sha256 -sign … [-sigopt rsa_padding_mode:pss -sigopt
     // rsa_pss_saltlen:digest|20|0 -sigopt rsa_mgf1_md:sha256]`; ECDSA converted DER → r || s).
-    use super::kat::{MSG, SIG_ES256, SIG_RS256};
+    use super::kat::{MSG, SIG_ES256, SIG_ES384, SIG_PS256, SIG_RS256};
     const SIG_RS384: &str = "F-4VxGY7WL9GF9if7t1DFDSG1bbgPR6OL95WBip_85o4l0XoAZWx6BKX8xxd-VdM062mnuiEXi6VE46Xf9nX3AnAy808w3VOW42gGPnb2eRLwMt3yuKVhHJUVkcrhfz9rUx6XoFcUK9Kf-CpR-7Y7ZS2oZazm0QuW02hCmz7yXZUj1CmEU0PA0QVuovLO0EqJTHjUtafvRHR9Qnj0OmEfvCfqxf2AQho98zoDiTwdHqjIaq9LDSKanRRwqhRlsD1oAy4fHWP8h0AtThm29YmkH0fi456R8dpirFfAzfiSXyISfpAxI5AR3IorfVr8NvZsBL2C3Zyu8X-zk0mKArzqg";
     const SIG_RS512: &str = "KR4YOHUKUYEiodt5iG6CnZgQB7bjYcRty1qEljjs3B_hI27AN_qwSZI_e2AAdgyF3pKl8vFvrqcWrjIqD2HMbpGbkwFNkqxtRZb2bAnONWyFGNb_C2fs0q3LaIM3PaMMS10LSpKX0soWpZJHgQ8hF_kuSiOnj7wo0Hd8E5h2eoSLm_yvz88sF_390r3H9rofd0GMA8JJhUMoqHthUrg8x2kGXlFhjEmt5PGW72RhU97vfMM2uycaXD8Ue4J89AgISXVsi1xM60VNYZYSyJnJ1AeVnApX270zDVIz_4V6gCi3mD9DZyzn4hTJbJ6gpkr2LvOuKt5WrJeRodUAO9G8Nw";
-    const SIG_PS256: &str = "J007mQN4KCbIywLiSm2-fHjLSN8WzKOKHPCxSdrjWUsbY1Ql9SUCO5uw8Qq91onYwOHGGKaOQZOPE5VogiUBf0jFMtgPeuFp-EcfvEmgNlEAogI21zq0DlU_N-zIaAOmHlxh2bp6RnO5N-AvMAh-t1tbm-GDws8JubAM27s2VuRkNVsXV7uqvp6iB4BQpJqp3IOgUUkjl6-dYVA2WfC3KhHplEOcsOGqa9o2XH0t1K2k6qzvo8CXUuZcifRMPxwgoBCpqGhkt7MVQ-lrFUCtSvAtd9ndyC4--Ru3Ct20bGrYCbB_9ehxkZyAyvSWNWhiJYeAB19aI7m4FalkI4PAuQ";
     const SIG_PS384: &str = "ou9gPT3GI3aAa5gW5qZNotrraO8PpUVOtQMMPEkmxoCsXaNRkKCIK5o4pzWAyC60lcmHKlzorpcT6pe2-BrTg3DLwmRsoAhC8nve8DkRwjLVqOQFfGQ3TpncHTO2-IiOnTtLCB431lKM0sHKIXlLOoEIO4EJdUyps3riyqaeVUVtLYQWuKYpWWgws583XVxzMiQSzH3Ip1TDKoCFKdleoGePbk3JcduCrfZTilWTlRzAbHOO4i5vvAULHTyp3kIa66jV1ADGDug-0h0qxDDMEEY3b2ADCkpCmLhigxG_BJ5PrIEZ0o1GIZ_mwNmgZRi9_LVWu5htCBbrs4RGb7ySoA";
     const SIG_PS512: &str = "bpKYUzlwfDQhF8Oh7Ik7FInJAlWtW8XygZMunoPKBhZRYGkO7YLd9eLSSaFVsX15ZQ29IydyEOuBer2aSHX3bGXNSpMIy9JnMh01MYK0E8Jw4mtKS3m6Jzdc5Pkhc2RzRhnRH33FtcdN9eu-mk3sHMJu5Ldkut-i-ZL9pJas2F6aC9MFhynkeoec06e0owvuhub6H2uaVKwrWih7x69v_ZlloiVObDnVCPKLr8Bi9BDuSzu56TmhT9leMLGCaTGWh58_3ixv76Korf7-iXUz010IjjrxV4M2JW1U4HX_N1GOoF2OeHQ_Z9_LdbrvGhcp55KB7UmEWFJbUuquY6KmBg";
     const SIG_PS256_SALT20: &str = "N3e2zgK6FxoQzQdtWP4WFaVHiqyu6OlpaQDQXFMY_s_opAtmuh8ZjurD4zCCRmDrTpA1rf0PzWlOsL0tfd0Q5wBToth6kNFJyTZQN05TtkdK_Pg2CbdaOD_0JrfLD7A2aMVM0Wr7FlmGMlE7wsRo9bpc0XlcIR2OgNGCGwPuX7ZPKv9w_uASOGmgZ_j85rlp3KjsqCFqVCBfhhg0I5KSvMDRr681bIIVWMmOqU4N6E0BQqoUbikOSAWZsH-gtSVs0kwjtEr9PgLG1MjW4kQ0wVHILOKlk_FFDLIaas37jM4sj4cvHbCUXohOWdF9QfGG9J661wc9SBFeSVoDjjjfkQ";
     const SIG_PS256_SALT0: &str = "l3nBb4VM_G-uibSDxwqRd4oiSGvGHiyK8JmbAmYcHbAQxYpVagFFcwc4mb0XJW-3_HKcPIeF61gL0tR8RDqPoiKKWdjtjPli94SiEFTcxvP5h-oPnJKDTZA50D7O3GFgnjK847SDEb7u-BnsarkX9hYP1SZMYbgsiaWdvbjq9VDI0tBpnGQoSHag5Wu313LHWMpxCVVP2gdRxXB-VagZkBb9dzkdnhEV-uefN7E2N32fJnHhaHvO_78lhQxVChKUFc6seTyKGHEoAFqN6Uf5jSgAk0WSeas_wFDW31-0nhQqNOkBNU17bL2Y8RArtzcJ-U6AZxN5ejB8Oe9BixPk3w";
-    const SIG_ES384: &str = "K0mKGVn9T6ljkOJbmOgt4GgfH-8V_PuHQhOv5JDfvubZoHmAjDLAbslWaLIdjCgD5s_ly1713342ImSjmGD8LiKEOMSg8evq6vat91aViyJ1rWE2uBgvnq_gkvTQ1ELZ";
 
     fn verify(alg: Alg, key: &PublicKey, msg: &[u8], sig: &[u8]) -> Result<(), VerifyError> {
         verify_key(alg, key, msg, sig)

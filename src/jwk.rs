@@ -403,8 +403,8 @@ pub(crate) mod test_keys {
     pub const P256_A_Y: &str = crate::crypto::kat::P256_Y;
     pub const P256_B_X: &str = "u3IYE29fP_5rn1THiqRuQjtf9ubumfriS9lh47qJ80c";
     pub const P256_B_Y: &str = "C2chc1Q6YktkNsGNCAg_0Qv7139LltqjgbWNoJSDcYw";
-    pub const P384_A_X: &str = "LstpRVPsHOw_JLeuKWCxYljDCvSmO-5tSIOTpJdZp0sIa-HQfaPi4bCfi4yaSIJ7";
-    pub const P384_A_Y: &str = "cjVisKHRkrs5jMi-S7jqfHgIKrV_YWhVzHfB48eWXt2spjS4g3rNxQUQWadIb2m7";
+    pub const P384_A_X: &str = crate::crypto::kat::P384_X;
+    pub const P384_A_Y: &str = crate::crypto::kat::P384_Y;
     pub const P384_B_X: &str = "m35TxBBa0dJNPsFSDclMpiz5-QEYEs1JgaZOaeT0kMlu4yK0lL5HSz-2pFbN2KlT";
     pub const P384_B_Y: &str = "ka80w4rDySEZLxxTv0R-KcEZMkcBKBUcBaOuyTQB4-XROXFgyWfuu_6seJK4HqEl";
 
