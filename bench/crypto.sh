@@ -26,7 +26,7 @@ for arg in "$@"; do
     esac
 done
 
-command -v node >/dev/null || { echo "bench/crypto.sh needs Node.js (v20+) on PATH" >&2; exit 1; }
+command -v node >/dev/null || { echo "bench/crypto.sh needs Node.js (v18+) on PATH" >&2; exit 1; }
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target add wasm32-wasip1
 
 BENCH_TARGET=$ROOT/target-bench
@@ -46,7 +46,7 @@ echo "==> running it in $(node --version) (V8 $(node -p process.versions.v8))" >
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0
-node --no-warnings bench/crypto-wasm/run.mjs "$WASM" "${args[@]}" >"$out" || status=$?
+node --no-warnings --experimental-wasi-unstable-preview1 bench/crypto-wasm/run.mjs "$WASM" "${args[@]}" >"$out" || status=$?
 if [ "$status" != 0 ]; then
     echo "bench/crypto.sh: FAILED (exit $status): a verdict was wrong or the run broke" >&2
     exit "$status"
