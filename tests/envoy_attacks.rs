@@ -11,12 +11,11 @@ mod support;
 
 use base64::Engine;
 use demo_idp::{
-    b64url, b64url_decode, jwks, mint, mint_with_header, now_secs, Alg, EchoServer, FixedKey, IdpConfig, IdpServer,
-    SigningKey,
+    b64url, b64url_decode, jwks, mint, mint_hs, mint_with_header, now_secs, public_key_pem, Alg, EchoServer, FixedKey,
+    IdpConfig, IdpServer, SigningKey,
 };
 use jwt_authn_wasm::hostsig::{ec_spki, ecdsa_p1363_to_der, rsa_spki, Curve};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256, Sha384, Sha512};
 use support::{bearer, EnvoyProcess, Timeouts, WASM_TEMPLATE};
 
 const ISSUER: &str = "https://idp.example.com";
@@ -28,15 +27,6 @@ fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
 }
 
-fn hmac<D: Digest>(block: usize, key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut k = if key.len() > block { D::digest(key).to_vec() } else { key.to_vec() };
-    k.resize(block, 0);
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let inner = D::new().chain_update(&ipad).chain_update(msg).finalize();
-    D::new().chain_update(&opad).chain_update(inner).finalize().to_vec()
-}
-
 fn spki(key: &SigningKey) -> Vec<u8> {
     let jwk = key.public_jwk();
     let f = |n: &str| b64url_decode(jwk[n].as_str().expect("member")).expect("b64url");
@@ -45,12 +35,6 @@ fn spki(key: &SigningKey) -> Vec<u8> {
     } else {
         ec_spki(Curve::P256, &[&[4u8][..], &f("x"), &f("y")].concat())
     }
-}
-
-fn pem(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("ascii")).collect();
-    format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
 }
 
 fn split(token: &str) -> (&str, &str, &str) {
@@ -183,25 +167,15 @@ fn high_risk_attacks_through_envoy() {
     for key in [&rig.rs, &rig.es] {
         let der = spki(key);
         let secrets: Vec<(&str, Vec<u8>)> = vec![
-            ("PEM", pem(&der).into_bytes()),
+            ("PEM", public_key_pem(&der).into_bytes()),
             ("DER", der.clone()),
             ("JWK", key.public_jwk().to_string().into_bytes()),
             ("JWKS", jwks(&[key]).into_bytes()),
         ];
         for (encoding, secret) in secrets {
-            for (alg, block) in [("HS256", 64), ("HS384", 128), ("HS512", 128)] {
+            for alg in ["HS256", "HS384", "HS512"] {
                 let header = json!({"alg": alg, "typ": "JWT", "kid": key.kid()});
-                let input = format!(
-                    "{}.{}",
-                    b64url(header.to_string().as_bytes()),
-                    b64url(claims("admin").to_string().as_bytes())
-                );
-                let mac = match alg {
-                    "HS256" => hmac::<Sha256>(block, &secret, input.as_bytes()),
-                    "HS384" => hmac::<Sha384>(block, &secret, input.as_bytes()),
-                    _ => hmac::<Sha512>(block, &secret, input.as_bytes()),
-                };
-                let t = format!("{input}.{}", b64url(&mac));
+                let t = mint_hs(&header, &claims("admin"), &secret);
                 rig.deny(&format!("{alg} keyed with {} {encoding}", key.kid()), &t, "jwt_alg_unsupported");
             }
         }

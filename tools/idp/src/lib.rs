@@ -4,7 +4,8 @@
 //!   ES384 (P-384); committed TEST-ONLY fixed keys ([`FixedKey`], fast and deterministic) and
 //!   [`SigningKey::generate`] for rotation.
 //! - [`jwks`]: the public JWK set; [`mint`], [`mint_with_header`], [`sign_raw`]: tokens and
-//!   signatures; [`descope_claims`] / [`DescopeClaims`]: Descope-shaped claims.
+//!   signatures; [`descope_claims`] / [`DescopeClaims`]: Descope-shaped claims; [`mint_hs`],
+//!   [`hmac_sha2`], [`public_key_pem`]: what the attack tests forge.
 //! - [`IdpServer`]: JWKS + discovery + minting over HTTP on loopback, with rotation, fault
 //!   injection and a fetch counter; [`EchoServer`]: an upstream that echoes what it received.
 //! - [`http`]: the tiny HTTP/1.1 server core and a blocking client ([`http::get`]).
@@ -12,12 +13,14 @@
 //! Everything here is for tests and demos only.
 
 mod echo;
+mod forge;
 pub mod http;
 mod idp;
 mod keys;
 mod token;
 
 pub use echo::{echo_body, EchoServer};
+pub use forge::{hmac_sha2, mint_hs, public_key_pem};
 pub use idp::{Fault, IdpConfig, IdpServer, DEFAULT_PROJECT_ID};
 pub use keys::{fixed_keys_all_algs, jwks, jwks_value, Alg, FixedKey, SigningKey};
 pub use token::{

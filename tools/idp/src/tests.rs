@@ -370,3 +370,30 @@ fn keep_alive_connections_serve_several_requests() {
     assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2, "{out}");
     assert_eq!(echo.request_count(), 2);
 }
+
+#[test]
+fn hmac_matches_rfc4231() {
+    // Test case 2 of RFC 4231 (all three hashes), so the attack tests' HS tokens carry real HMACs.
+    let hex =
+        |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+    let (key, msg) = (b"Jefe", b"what do ya want for nothing?");
+    assert_eq!(hmac_sha2("HS256", key, msg), hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
+    assert_eq!(
+        hmac_sha2("HS384", key, msg),
+        hex("af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649")
+    );
+    assert_eq!(
+        hmac_sha2("HS512", key, msg),
+        hex("164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737")
+    );
+}
+
+#[test]
+fn public_key_pem_wraps_at_64() {
+    let pem = public_key_pem(&[0u8; 100]);
+    let lines: Vec<&str> = pem.lines().collect();
+    assert_eq!(lines.first(), Some(&"-----BEGIN PUBLIC KEY-----"));
+    assert_eq!(lines.last(), Some(&"-----END PUBLIC KEY-----"));
+    assert!(lines[1..lines.len() - 1].iter().all(|l| l.len() <= 64) && lines[1].len() == 64);
+    assert!(pem.ends_with("-----\n"));
+}
