@@ -374,7 +374,7 @@ impl P256PublicKey {
 
     /// ECDSA with SHA-256 over `message`; `signature` is r ‖ s, 64 bytes.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.0.scalars(signature).is_some() && self.0.verify_digest(&Sha256::digest(message), signature)
+        self.0.verify_digest(&Sha256::digest(message), signature)
     }
 
     /// Whether `signature` is 64 bytes with r and s in [1, n − 1]: the cheap checks done before
@@ -398,7 +398,7 @@ impl P384PublicKey {
 
     /// ECDSA with SHA-384 over `message`; `signature` is r ‖ s, 96 bytes.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.0.scalars(signature).is_some() && self.0.verify_digest(&Sha384::digest(message), signature)
+        self.0.verify_digest(&Sha384::digest(message), signature)
     }
 
     /// Whether `signature` is 96 bytes with r and s in [1, n − 1].
