@@ -7,9 +7,9 @@
 use crate::extract::Location;
 use crate::jwk::{parse_jwks, JwkSet, SkippedKey};
 use crate::rules::{Authz, ClaimMatcher, ClaimTest, PathMatch, Requirement, Rule, TenantSource};
-use serde::de::IgnoredAny;
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use fields::{Obj, Read};
+
+mod fields;
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
@@ -21,6 +21,8 @@ pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// JSON nesting allowed in a token header or payload. Real tokens nest 3-4 deep.
 pub const DEFAULT_MAX_JSON_DEPTH: usize = 16;
 const MAX_REQUIREMENT_DEPTH: usize = 8;
+/// Enough for requirements nested [`MAX_REQUIREMENT_DEPTH`] deep (three JSON levels each).
+const CONFIG_MAX_JSON_DEPTH: usize = 64;
 
 /// A configuration error: the field path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,8 +149,8 @@ impl StringMatcher {
 impl Config {
     /// Parses and validates the plugin configuration (JSON bytes).
     pub fn parse(input: &[u8]) -> Result<Config, ConfigError> {
-        let raw: RawConfig = serde_json::from_slice(input).map_err(serde_error)?;
-        compile(raw)
+        let doc = crate::json::parse_object(input, CONFIG_MAX_JSON_DEPTH).map_err(|e| ConfigError::new("", e.to_string()))?;
+        compile(fields::read(String::new(), &serde_json::Value::Object(doc))?)
     }
 
     pub fn provider(&self, id: ProviderId) -> Option<&Provider> {
@@ -160,206 +162,264 @@ impl Config {
     }
 }
 
-/// serde_json's messages already name the unknown field and the expected type; keep its
-/// position too, since a pasted config has no other field path to offer.
-fn serde_error(e: serde_json::Error) -> ConfigError {
-    ConfigError::new("", e.to_string())
-}
-
 // ---- raw, as written by the user -------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawConfig {
-    #[serde(default)]
-    providers: BTreeMap<String, RawProvider>,
-    #[serde(default)]
+    providers: Vec<(String, RawProvider)>,
     rules: Vec<RawRule>,
-    #[serde(default)]
     bypass_cors_preflight: bool,
-    /// Accepted for pasted configs; stats are prefixed by the plugin instead.
-    #[serde(default)]
-    #[allow(dead_code)]
-    stat_prefix: Option<String>,
     // Beyond jwt_authn:
-    #[serde(default)]
-    max_token_size: Option<usize>,
-    #[serde(default)]
-    max_json_depth: Option<usize>,
+    max_token_size: Option<u64>,
+    max_json_depth: Option<u64>,
     // jwt_authn fields that need Envoy internals a wasm filter cannot reach.
-    requirement_map: Option<IgnoredAny>,
-    filter_state_rules: Option<IgnoredAny>,
-    strip_failure_response: Option<IgnoredAny>,
+    requirement_map: bool,
+    filter_state_rules: bool,
+    strip_failure_response: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawConfig {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        // Accepted for pasted configs; stats are prefixed by the plugin instead.
+        o.string("stat_prefix")?;
+        Ok(RawConfig {
+            providers: o.named("providers")?,
+            rules: o.objects("rules")?,
+            bypass_cors_preflight: o.flag("bypass_cors_preflight")?,
+            max_token_size: o.uint("max_token_size", u64::from(u32::MAX))?,
+            max_json_depth: o.uint("max_json_depth", u64::from(u32::MAX))?,
+            requirement_map: o.present("requirement_map"),
+            filter_state_rules: o.present("filter_state_rules"),
+            strip_failure_response: o.present("strip_failure_response"),
+        })
+    }
+}
+
 struct RawProvider {
-    #[serde(default)]
     issuer: Option<String>,
-    #[serde(default)]
     audiences: Vec<String>,
-    #[serde(default)]
     subjects: Option<RawStringMatcher>,
-    #[serde(default)]
     require_expiration: bool,
-    #[serde(default)]
     max_lifetime: Option<String>,
-    #[serde(default)]
-    clock_skew_seconds: Option<u32>,
-    #[serde(default)]
+    clock_skew_seconds: Option<u64>,
     local_jwks: Option<RawDataSource>,
-    #[serde(default)]
     remote_jwks: Option<RawRemoteJwks>,
     /// Beyond jwt_authn: the JWKS URI comes from this OpenID configuration document.
-    #[serde(default)]
     oidc_discovery: Option<RawRemoteJwks>,
     /// Beyond jwt_authn: Descope defaults for this provider; explicit fields win.
-    #[serde(default)]
     descope: Option<RawDescope>,
-    #[serde(default)]
     forward: bool,
-    #[serde(default)]
     from_headers: Vec<RawHeader>,
-    #[serde(default)]
     from_cookies: Vec<String>,
-    #[serde(default)]
     from_params: Vec<String>,
-    #[serde(default)]
     forward_payload_header: Option<String>,
-    #[serde(default)]
     pad_forward_payload_header: bool,
-    #[serde(default)]
     claim_to_headers: Vec<RawClaimToHeader>,
-    /// Envoy re-evaluates routes after a wasm filter changes request headers, so the
-    /// behaviour this asks for is what happens anyway.
-    #[serde(default)]
-    #[allow(dead_code)]
-    clear_route_cache: bool,
-    payload_in_metadata: Option<IgnoredAny>,
-    header_in_metadata: Option<IgnoredAny>,
-    failed_status_in_metadata: Option<IgnoredAny>,
-    normalize_payload_in_metadata: Option<IgnoredAny>,
+    /// A `*_in_metadata` field that is set (the error names it).
+    metadata: Option<&'static str>,
     /// Sizes the verified-token cache (which is on by default).
-    #[serde(default)]
     jwt_cache_config: Option<RawJwtCacheConfig>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawProvider {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        // Envoy re-evaluates routes after a wasm filter changes request headers, so the
+        // behaviour this asks for is what happens anyway.
+        o.flag("clear_route_cache")?;
+        let metadata = ["payload_in_metadata", "header_in_metadata", "failed_status_in_metadata", "normalize_payload_in_metadata"];
+        Ok(RawProvider {
+            issuer: o.string("issuer")?,
+            audiences: o.strings("audiences")?,
+            subjects: o.object("subjects")?,
+            require_expiration: o.flag("require_expiration")?,
+            max_lifetime: o.string("max_lifetime")?,
+            clock_skew_seconds: o.uint("clock_skew_seconds", u64::from(u32::MAX))?,
+            local_jwks: o.object("local_jwks")?,
+            remote_jwks: o.object("remote_jwks")?,
+            oidc_discovery: o.object("oidc_discovery")?,
+            descope: o.object("descope")?,
+            forward: o.flag("forward")?,
+            from_headers: o.objects("from_headers")?,
+            from_cookies: o.strings("from_cookies")?,
+            from_params: o.strings("from_params")?,
+            forward_payload_header: o.string("forward_payload_header")?,
+            pad_forward_payload_header: o.flag("pad_forward_payload_header")?,
+            claim_to_headers: o.objects("claim_to_headers")?,
+            metadata: metadata.into_iter().filter(|f| o.present(f)).last(),
+            jwt_cache_config: o.object("jwt_cache_config")?,
+        })
+    }
+}
+
 struct RawDescope {
     project_id: String,
-    #[serde(default)]
     base_url: Option<String>,
-    #[serde(default)]
     cluster: Option<String>,
-    #[serde(default)]
     timeout: Option<String>,
-    #[serde(default)]
     cache_duration: Option<String>,
+}
+
+impl Read for RawDescope {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawDescope {
+            project_id: o.required_string("project_id")?,
+            base_url: o.string("base_url")?,
+            cluster: o.string("cluster")?,
+            timeout: o.string("timeout")?,
+            cache_duration: o.string("cache_duration")?,
+        })
+    }
 }
 
 pub const DESCOPE_BASE_URL: &str = "https://api.descope.com";
 pub const DESCOPE_CLUSTER: &str = "descope";
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawJwtCacheConfig {
-    #[serde(default)]
-    jwt_cache_size: Option<u32>,
-    #[serde(default)]
-    jwt_max_token_size: Option<u32>,
+    jwt_cache_size: Option<u64>,
+    jwt_max_token_size: Option<u64>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawJwtCacheConfig {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawJwtCacheConfig {
+            jwt_cache_size: o.uint("jwt_cache_size", u64::from(u32::MAX))?,
+            jwt_max_token_size: o.uint("jwt_max_token_size", u64::from(u32::MAX))?,
+        })
+    }
+}
+
 struct RawStringMatcher {
     exact: Option<String>,
     prefix: Option<String>,
     suffix: Option<String>,
     contains: Option<String>,
-    safe_regex: Option<IgnoredAny>,
-    #[serde(default)]
+    safe_regex: bool,
     ignore_case: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawStringMatcher {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawStringMatcher {
+            exact: o.string("exact")?,
+            prefix: o.string("prefix")?,
+            suffix: o.string("suffix")?,
+            contains: o.string("contains")?,
+            safe_regex: o.present("safe_regex"),
+            ignore_case: o.flag("ignore_case")?,
+        })
+    }
+}
+
 struct RawDataSource {
     inline_string: Option<String>,
-    inline_bytes: Option<String>,
-    filename: Option<String>,
-    environment_variable: Option<String>,
+    inline_bytes: bool,
+    filename: bool,
+    environment_variable: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawDataSource {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawDataSource {
+            inline_string: o.string("inline_string")?,
+            inline_bytes: o.present("inline_bytes"),
+            filename: o.present("filename"),
+            environment_variable: o.present("environment_variable"),
+        })
+    }
+}
+
 struct RawRemoteJwks {
     http_uri: RawHttpUri,
-    #[serde(default)]
     cache_duration: Option<String>,
-    // Parsed for pasted configs; their meaning is mapped by the JWKS fetcher.
-    #[serde(default)]
-    #[allow(dead_code)]
-    async_fetch: Option<IgnoredAny>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    retry_policy: Option<IgnoredAny>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawRemoteJwks {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        // Accepted for pasted configs; their meaning is mapped by the JWKS fetcher.
+        o.present("async_fetch");
+        o.present("retry_policy");
+        Ok(RawRemoteJwks { http_uri: o.required_object("http_uri")?, cache_duration: o.string("cache_duration")? })
+    }
+}
+
 struct RawHttpUri {
     uri: String,
     cluster: String,
-    #[serde(default)]
     timeout: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawHttpUri {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawHttpUri {
+            uri: o.required_string("uri")?,
+            cluster: o.required_string("cluster")?,
+            timeout: o.string("timeout")?,
+        })
+    }
+}
+
 struct RawHeader {
     name: String,
-    #[serde(default)]
     value_prefix: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawHeader {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawHeader { name: o.required_string("name")?, value_prefix: o.string("value_prefix")? })
+    }
+}
+
 struct RawClaimToHeader {
     header_name: String,
     claim_name: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    #[serde(rename = "match")]
-    route: RawRouteMatch,
-    #[serde(default)]
-    requires: Option<RawRequirement>,
-    requirement_name: Option<IgnoredAny>,
+impl Read for RawClaimToHeader {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawClaimToHeader { header_name: o.required_string("header_name")?, claim_name: o.required_string("claim_name")? })
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+struct RawRule {
+    route: RawRouteMatch,
+    requires: Option<RawRequirement>,
+    requirement_name: bool,
+}
+
+impl Read for RawRule {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawRule {
+            route: o.required_object("match")?,
+            requires: o.object("requires")?,
+            requirement_name: o.present("requirement_name"),
+        })
+    }
+}
+
 struct RawRouteMatch {
     prefix: Option<String>,
     path: Option<String>,
     path_separated_prefix: Option<String>,
-    #[serde(default)]
     case_sensitive: Option<bool>,
     /// Beyond jwt_authn: the HTTP methods the rule applies to.
-    #[serde(default)]
     methods: Vec<String>,
-    safe_regex: Option<IgnoredAny>,
-    headers: Option<IgnoredAny>,
-    query_parameters: Option<IgnoredAny>,
-    grpc: Option<IgnoredAny>,
+    /// A match kind this filter cannot evaluate that is set (the error names it).
+    unsupported: Option<&'static str>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawRouteMatch {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        let unsupported = ["safe_regex", "headers", "query_parameters", "grpc"];
+        Ok(RawRouteMatch {
+            prefix: o.string("prefix")?,
+            path: o.string("path")?,
+            path_separated_prefix: o.string("path_separated_prefix")?,
+            case_sensitive: o.bool("case_sensitive")?,
+            methods: o.strings("methods")?,
+            unsupported: unsupported.into_iter().filter(|f| o.present(f)).last(),
+        })
+    }
+}
+
 struct RawRequirement {
     provider_name: Option<String>,
     provider_and_audiences: Option<RawProviderAndAudiences>,
@@ -368,31 +428,51 @@ struct RawRequirement {
     allow_missing: Option<RawEmpty>,
     allow_missing_or_failed: Option<RawEmpty>,
     // Beyond jwt_authn: authorization on the verified token.
-    #[serde(default)]
     roles: Vec<String>,
-    #[serde(default)]
     permissions: Vec<String>,
-    #[serde(default)]
     any_roles: Vec<String>,
-    #[serde(default)]
     any_permissions: Vec<String>,
-    #[serde(default)]
     tenant: Option<RawTenant>,
-    #[serde(default)]
     claims: Vec<RawClaimMatcher>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawRequirement {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawRequirement {
+            provider_name: o.string("provider_name")?,
+            provider_and_audiences: o.object("provider_and_audiences")?,
+            requires_any: o.object("requires_any")?,
+            requires_all: o.object("requires_all")?,
+            allow_missing: o.object("allow_missing")?,
+            allow_missing_or_failed: o.object("allow_missing_or_failed")?,
+            roles: o.strings("roles")?,
+            permissions: o.strings("permissions")?,
+            any_roles: o.strings("any_roles")?,
+            any_permissions: o.strings("any_permissions")?,
+            tenant: o.object("tenant")?,
+            claims: o.objects("claims")?,
+        })
+    }
+}
+
 struct RawTenant {
     header: Option<String>,
-    path_segment: Option<usize>,
+    path_segment: Option<u64>,
     claim: Option<String>,
     value: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawTenant {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawTenant {
+            header: o.string("header")?,
+            path_segment: o.uint("path_segment", u64::from(u32::MAX))?,
+            claim: o.string("claim")?,
+            value: o.string("value")?,
+        })
+    }
+}
+
 struct RawClaimMatcher {
     name: String,
     exact: Option<String>,
@@ -401,42 +481,72 @@ struct RawClaimMatcher {
     contains: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawClaimMatcher {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawClaimMatcher {
+            name: o.required_string("name")?,
+            exact: o.string("exact")?,
+            prefix: o.string("prefix")?,
+            present: o.bool("present")?,
+            contains: o.string("contains")?,
+        })
+    }
+}
+
 struct RawProviderAndAudiences {
     provider_name: String,
     audiences: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Read for RawProviderAndAudiences {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawProviderAndAudiences { provider_name: o.required_string("provider_name")?, audiences: o.strings("audiences")? })
+    }
+}
+
 struct RawRequirementList {
     requirements: Vec<RawRequirement>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEmpty {}
+impl Read for RawRequirementList {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawRequirementList { requirements: o.objects("requirements")? })
+    }
+}
+
+/// `{}`: jwt_authn's `Empty` message.
+struct RawEmpty;
+
+impl Read for RawEmpty {
+    fn read(_: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawEmpty)
+    }
+}
 
 // ---- compilation -------------------------------------------------------------------------
+
+/// Numbers are read as u64 and bounded by the reader; this only changes the type.
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
 
 fn unsupported(field: &str, why: &str) -> ConfigError {
     ConfigError::new(field, format!("not supported by this filter: {why}"))
 }
 
 fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
-    if raw.requirement_map.is_some() || raw.filter_state_rules.is_some() {
-        let field = if raw.requirement_map.is_some() { "requirement_map" } else { "filter_state_rules" };
+    if raw.requirement_map || raw.filter_state_rules {
+        let field = if raw.requirement_map { "requirement_map" } else { "filter_state_rules" };
         return Err(unsupported(field, "write the requirement inline in `rules[].requires`"));
     }
-    if raw.strip_failure_response.is_some() {
+    if raw.strip_failure_response {
         return Err(unsupported("strip_failure_response", "failure replies are always the short JSON body"));
     }
-    let max_token_size = raw.max_token_size.unwrap_or(DEFAULT_MAX_TOKEN_SIZE);
+    let max_token_size = raw.max_token_size.map_or(DEFAULT_MAX_TOKEN_SIZE, to_usize);
     if !(64..=1024 * 1024).contains(&max_token_size) {
         return Err(ConfigError::new("max_token_size", "must be between 64 and 1048576 bytes"));
     }
-    let max_json_depth = raw.max_json_depth.unwrap_or(DEFAULT_MAX_JSON_DEPTH);
+    let max_json_depth = raw.max_json_depth.map_or(DEFAULT_MAX_JSON_DEPTH, to_usize);
     if !(2..=64).contains(&max_json_depth) {
         return Err(ConfigError::new("max_json_depth", "must be between 2 and 64"));
     }
@@ -495,8 +605,6 @@ fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, Config
                 timeout: d.timeout,
             },
             cache_duration: d.cache_duration,
-            async_fetch: None,
-            retry_policy: None,
         });
     }
     if p.from_headers.is_empty() && p.from_cookies.is_empty() && p.from_params.is_empty() {
@@ -519,13 +627,7 @@ fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, Config
 
 fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Provider, Vec<SkippedKey>), ConfigError> {
     let preset_issuers = apply_descope(field, &mut p)?;
-    let metadata = [
-        ("payload_in_metadata", p.payload_in_metadata.is_some()),
-        ("header_in_metadata", p.header_in_metadata.is_some()),
-        ("failed_status_in_metadata", p.failed_status_in_metadata.is_some()),
-        ("normalize_payload_in_metadata", p.normalize_payload_in_metadata.is_some()),
-    ];
-    if let Some((f, _)) = metadata.iter().find(|(_, set)| *set) {
+    if let Some(f) = p.metadata {
         return Err(unsupported(
             &format!("{field}.{f}"),
             "wasm filters cannot write Envoy dynamic metadata; use claim_to_headers or forward_payload_header",
@@ -595,7 +697,7 @@ fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Pr
     }
 
     // proto3: 0 means unset, so 0 keeps the default, as in jwt_authn.
-    let nonzero = |v: Option<u32>, default: usize| v.filter(|n| *n > 0).map_or(default, |n| n as usize);
+    let nonzero = |v: Option<u64>, default: usize| v.filter(|n| *n > 0).map_or(default, to_usize);
     let cache = p.jwt_cache_config.as_ref();
     let cache_size = nonzero(cache.and_then(|c| c.jwt_cache_size), crate::token_cache::DEFAULT_CAPACITY);
     let cache_max_token_size =
@@ -611,7 +713,7 @@ fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Pr
         subjects,
         require_expiration: p.require_expiration,
         max_lifetime,
-        clock_skew_seconds: p.clock_skew_seconds.map_or(DEFAULT_CLOCK_SKEW_SECONDS, u64::from),
+        clock_skew_seconds: p.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS),
         jwks,
         locations,
         forward: p.forward,
@@ -647,18 +749,18 @@ fn check_claim_path(field: &str, path: &str) -> Result<(), ConfigError> {
 
 fn inline_source(field: &str, ds: RawDataSource) -> Result<String, ConfigError> {
     match ds {
-        RawDataSource { inline_string: Some(s), inline_bytes: None, filename: None, environment_variable: None } => {
+        RawDataSource { inline_string: Some(s), inline_bytes: false, filename: false, environment_variable: false } => {
             Ok(s)
         }
-        RawDataSource { filename: Some(_), .. } => Err(ConfigError::new(
+        RawDataSource { filename: true, .. } => Err(ConfigError::new(
             format!("{field}.filename"),
             "a wasm filter cannot read files; put the JWKS in `inline_string` or use `remote_jwks`",
         )),
-        RawDataSource { environment_variable: Some(_), .. } => Err(ConfigError::new(
+        RawDataSource { environment_variable: true, .. } => Err(ConfigError::new(
             format!("{field}.environment_variable"),
             "a wasm filter cannot read the environment; put the JWKS in `inline_string`",
         )),
-        RawDataSource { inline_bytes: Some(_), .. } => {
+        RawDataSource { inline_bytes: true, .. } => {
             Err(ConfigError::new(format!("{field}.inline_bytes"), "use `inline_string` with the JWKS JSON"))
         }
         _ => Err(ConfigError::new(field, "`inline_string` is required")),
@@ -722,7 +824,7 @@ pub(crate) fn split_uri(field: &str, uri: &str) -> Result<(String, String), Conf
 }
 
 fn compile_matcher(field: &str, m: RawStringMatcher) -> Result<StringMatcher, ConfigError> {
-    if m.safe_regex.is_some() {
+    if m.safe_regex {
         return Err(unsupported(&format!("{field}.safe_regex"), "use exact, prefix, suffix or contains"));
     }
     let kinds = [
@@ -833,18 +935,12 @@ fn collect_identity_headers(providers: &[Provider]) -> Result<Vec<String>, Confi
 }
 
 fn compile_rule(field: &str, r: RawRule, lookup: &dyn Fn(&str) -> Option<ProviderId>) -> Result<Rule, ConfigError> {
-    if r.requirement_name.is_some() {
+    if r.requirement_name {
         return Err(unsupported(&format!("{field}.requirement_name"), "write the requirement inline in `requires`"));
     }
     let m = r.route;
     let mf = format!("{field}.match");
-    let extra = [
-        ("safe_regex", m.safe_regex.is_some()),
-        ("headers", m.headers.is_some()),
-        ("query_parameters", m.query_parameters.is_some()),
-        ("grpc", m.grpc.is_some()),
-    ];
-    if let Some((f, _)) = extra.iter().find(|(_, set)| *set) {
+    if let Some(f) = m.unsupported {
         return Err(unsupported(&format!("{mf}.{f}"), "match on prefix, path or path_separated_prefix"));
     }
     let kinds = [
@@ -984,7 +1080,7 @@ fn compile_authz(field: &str, r: &mut RawRequirement) -> Result<Option<Authz>, C
             }
             Some(match (t.header, t.path_segment, t.claim, t.value) {
                 (Some(h), ..) => TenantSource::Header(header_name(&format!("{tf}.header"), &h)?),
-                (_, Some(n), ..) => TenantSource::PathSegment(n),
+                (_, Some(n), ..) => TenantSource::PathSegment(to_usize(n)),
                 (_, _, Some(c), _) if !c.is_empty() => TenantSource::Claim(c),
                 (_, _, _, Some(v)) if !v.is_empty() => TenantSource::Fixed(v),
                 _ => return Err(ConfigError::new(tf, "must not be empty")),
@@ -1132,6 +1228,70 @@ mod tests {
         rejects(|v| v["rules"][0]["requires"]["provider_nme"] = json!("p"), "unknown field");
         assert!(Config::parse(b"not json").is_err());
         assert!(Config::parse(b"").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        let error = |edit: fn(&mut Value)| {
+            let mut v = base();
+            edit(&mut v);
+            parse(&v).expect_err("config should be refused").to_string()
+        };
+        assert_eq!(
+            error(|v| v["providers"]["p"]["audiences"] = json!("a")),
+            "invalid configuration at `providers.p.audiences`: invalid type: expected a list of strings, found a string"
+        );
+        assert_eq!(
+            error(|v| v["providers"]["p"]["from_headers"] = json!([{"name": 7}])),
+            "invalid configuration at `providers.p.from_headers[0].name`: invalid type: expected a string, found a number"
+        );
+        assert_eq!(
+            error(|v| v["rules"][0]["match"]["prefx"] = json!("/")),
+            "invalid configuration at `rules[0].match`: unknown field `prefx`, expected one of `prefix`, `path`, \
+             `path_separated_prefix`, `case_sensitive`, `methods`, `safe_regex`, `headers`, `query_parameters`, `grpc`"
+        );
+        assert_eq!(
+            error(|v| v["rules"][0]["requires"] = json!({"allow_missing": {"x": 1}})),
+            "invalid configuration at `rules[0].requires.allow_missing`: unknown field `x`, expected no fields"
+        );
+        assert_eq!(
+            error(|v| {
+                v["providers"]["p"].as_object_mut().unwrap().remove("local_jwks");
+                v["providers"]["p"]["remote_jwks"] = json!({"http_uri": {"uri": "https://x/k"}});
+            }),
+            "invalid configuration at `providers.p.remote_jwks.http_uri`: missing field `cluster`"
+        );
+        assert_eq!(
+            error(|v| v["providers"]["p"]["clock_skew_seconds"] = json!(4294967296u64)),
+            "invalid configuration at `providers.p.clock_skew_seconds`: invalid value: 4294967296, expected an integer from 0 to 4294967295"
+        );
+        assert_eq!(
+            error(|v| v["providers"]["p"]["forward"] = json!("yes")),
+            "invalid configuration at `providers.p.forward`: invalid type: expected true or false, found a string"
+        );
+        assert_eq!(error(|v| v["rules"] = json!({})), "invalid configuration at `rules`: invalid type: expected a list of objects, found an object");
+        assert_eq!(error(|v| v["providers"]["p"] = json!([])), "invalid configuration at `providers.p`: invalid type: expected an object, found a list");
+        assert_eq!(Config::parse(b"[]").unwrap_err().to_string(), "invalid configuration: JSON top level is not an object");
+    }
+
+    #[test]
+    fn duplicate_members_are_refused_and_null_is_unset() {
+        // Last-one-wins would let a second, laxer provider silently replace the first.
+        let strict = json!({"issuer": "https://idp", "local_jwks": {"inline_string": jwks()}});
+        let lax = json!({"local_jwks": {"inline_string": jwks()}});
+        let doc = format!(r#"{{"providers": {{"p": {strict}, "p": {lax}}}}}"#);
+        let e = Config::parse(doc.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("duplicate member \"p\""), "{e}");
+        let doc = format!(r#"{{"providers": {{"p": {strict}}}, "rules": [], "rules": []}}"#);
+        assert!(Config::parse(doc.as_bytes()).unwrap_err().to_string().contains("duplicate member \"rules\""));
+
+        let mut v = base();
+        v["providers"]["p"]["audiences"] = Value::Null;
+        v["providers"]["p"]["remote_jwks"] = Value::Null;
+        v["rules"][0]["requires"]["allow_missing"] = Value::Null;
+        let c = parse(&v).unwrap();
+        assert!(c.providers[0].audiences.is_empty());
+        assert!(matches!(c.providers[0].jwks, JwksSource::Local(_)));
     }
 
     #[test]

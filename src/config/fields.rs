@@ -1,0 +1,149 @@
+//! The configuration's JSON read field by field into the raw structs of [`super`].
+//!
+//! As strict as serde's `deny_unknown_fields`, with one reader instead of a generated
+//! deserializer per struct (those cost the plugin ~60 KB): a member no reader asked for is an
+//! error that names it and lists the known ones, and every error carries the field's path.
+//! `null` counts as unset, as in proto3's JSON mapping.
+
+use super::ConfigError;
+use serde_json::{Map, Value};
+
+/// A struct the configuration contains, read from one JSON object.
+pub(super) trait Read: Sized {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError>;
+}
+
+/// One JSON object being read, with the member names asked for so far.
+pub(super) struct Obj<'a> {
+    path: String,
+    map: &'a Map<String, Value>,
+    known: Vec<&'static str>,
+}
+
+/// Reads `T` from `value`, which must be an object with no members `T` does not know.
+pub(super) fn read<T: Read>(path: String, value: &Value) -> Result<T, ConfigError> {
+    let Some(map) = value.as_object() else { return Err(invalid_type(path, "an object", value)) };
+    let mut o = Obj { path, map, known: Vec::new() };
+    let t = T::read(&mut o)?;
+    o.finish()?;
+    Ok(t)
+}
+
+impl<'a> Obj<'a> {
+    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.known.push(key);
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn path_of(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    pub fn string(&mut self, key: &'static str) -> Result<Option<String>, ConfigError> {
+        self.get(key).map(|v| as_string(self.path_of(key), v)).transpose()
+    }
+
+    pub fn required_string(&mut self, key: &'static str) -> Result<String, ConfigError> {
+        self.string(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    pub fn bool(&mut self, key: &'static str) -> Result<Option<bool>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(invalid_type(self.path_of(key), "true or false", v)),
+        }
+    }
+
+    /// A flag: absent means false.
+    pub fn flag(&mut self, key: &'static str) -> Result<bool, ConfigError> {
+        Ok(self.bool(key)?.unwrap_or(false))
+    }
+
+    /// A non-negative integer no larger than `max`.
+    pub fn uint(&mut self, key: &'static str, max: u64) -> Result<Option<u64>, ConfigError> {
+        let Some(v) = self.get(key) else { return Ok(None) };
+        match v.as_u64() {
+            Some(n) if n <= max => Ok(Some(n)),
+            _ if v.is_number() => Err(ConfigError::new(
+                self.path_of(key),
+                format!("invalid value: {v}, expected an integer from 0 to {max}"),
+            )),
+            _ => Err(invalid_type(self.path_of(key), "an integer", v)),
+        }
+    }
+
+    /// A list of strings: absent means empty.
+    pub fn strings(&mut self, key: &'static str) -> Result<Vec<String>, ConfigError> {
+        self.list(key, "a list of strings", as_string)
+    }
+
+    pub fn object<T: Read>(&mut self, key: &'static str) -> Result<Option<T>, ConfigError> {
+        self.get(key).map(|v| read(self.path_of(key), v)).transpose()
+    }
+
+    pub fn required_object<T: Read>(&mut self, key: &'static str) -> Result<T, ConfigError> {
+        self.object(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    /// A list of objects: absent means empty.
+    pub fn objects<T: Read>(&mut self, key: &'static str) -> Result<Vec<T>, ConfigError> {
+        self.list(key, "a list of objects", read)
+    }
+
+    /// An object whose member names are the user's (e.g. provider names), in name order.
+    pub fn named<T: Read>(&mut self, key: &'static str) -> Result<Vec<(String, T)>, ConfigError> {
+        let Some(v) = self.get(key) else { return Ok(Vec::new()) };
+        let path = self.path_of(key);
+        let Some(map) = v.as_object() else { return Err(invalid_type(path, "an object", v)) };
+        map.iter().map(|(name, v)| Ok((name.clone(), read(format!("{path}.{name}"), v)?))).collect()
+    }
+
+    /// Whether a member the filter recognises only to refuse (or ignore) is set.
+    pub fn present(&mut self, key: &'static str) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn list<T>(
+        &mut self,
+        key: &'static str,
+        expected: &str,
+        item: impl Fn(String, &Value) -> Result<T, ConfigError>,
+    ) -> Result<Vec<T>, ConfigError> {
+        let Some(v) = self.get(key) else { return Ok(Vec::new()) };
+        let path = self.path_of(key);
+        let Some(items) = v.as_array() else { return Err(invalid_type(path, expected, v)) };
+        items.iter().enumerate().map(|(i, v)| item(format!("{path}[{i}]"), v)).collect()
+    }
+
+    fn missing(&self, key: &str) -> ConfigError {
+        ConfigError::new(self.path.clone(), format!("missing field `{key}`"))
+    }
+
+    fn finish(self) -> Result<(), ConfigError> {
+        let Some(unknown) = self.map.keys().find(|k| !self.known.contains(&k.as_str())) else { return Ok(()) };
+        let known: Vec<String> = self.known.iter().map(|k| format!("`{k}`")).collect();
+        let expected = if known.is_empty() { "no fields".to_owned() } else { format!("one of {}", known.join(", ")) };
+        Err(ConfigError::new(self.path, format!("unknown field `{unknown}`, expected {expected}")))
+    }
+}
+
+fn as_string(path: String, v: &Value) -> Result<String, ConfigError> {
+    v.as_str().map(str::to_owned).ok_or_else(|| invalid_type(path, "a string", v))
+}
+
+fn invalid_type(path: String, expected: &str, found: &Value) -> ConfigError {
+    let found = match found {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    };
+    ConfigError::new(path, format!("invalid type: expected {expected}, found {found}"))
+}
