@@ -5,7 +5,7 @@
 //! so N workers make one fetch per refresh, and concurrent unknown-`kid` tokens one
 //! refetch. Every decision here is a pure function of the record, the time and the policy.
 
-use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// Refetch for an unknown `kid` at most this often per JWKS, across all workers.
@@ -60,7 +60,7 @@ impl Policy {
 }
 
 /// What shared data holds per JWKS URI. Times are unix milliseconds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
     /// Bumped whenever a different good document is stored; VMs re-parse only then.
     pub version: u64,
@@ -79,17 +79,52 @@ pub struct Record {
     /// Why the last fetch failed, for logs.
     pub last_error: Option<String>,
     /// With OIDC discovery: the `jwks_uri` the discovery document named.
-    #[serde(default)]
     pub jwks_uri: Option<String>,
 }
 
 impl Record {
+    /// `None` for anything this version did not write; the caller then starts afresh.
     pub fn decode(bytes: &[u8]) -> Option<Record> {
-        serde_json::from_slice(bytes).ok()
+        let m = crate::json::parse_object(bytes, 2).ok()?;
+        let number = |k: &str| m.get(k).and_then(Value::as_u64);
+        let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+        Some(Record {
+            version: number("version")?,
+            jwks: text("jwks"),
+            fetched_at: number("fetched_at")?,
+            next_fetch_at: number("next_fetch_at")?,
+            failures: u32::try_from(number("failures")?).ok()?,
+            in_flight_until: number("in_flight_until")?,
+            last_refetch_at: number("last_refetch_at"),
+            completed: number("completed")?,
+            last_error: text("last_error"),
+            jwks_uri: text("jwks_uri"),
+        })
     }
 
+    /// JSON, so that the shared data can be read when debugging.
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        let mut m = Map::new();
+        let numbers = [
+            ("version", Some(self.version)),
+            ("fetched_at", Some(self.fetched_at)),
+            ("next_fetch_at", Some(self.next_fetch_at)),
+            ("failures", Some(u64::from(self.failures))),
+            ("in_flight_until", Some(self.in_flight_until)),
+            ("last_refetch_at", self.last_refetch_at),
+            ("completed", Some(self.completed)),
+        ];
+        for (k, v) in numbers {
+            if let Some(v) = v {
+                m.insert(k.into(), Value::from(v));
+            }
+        }
+        for (k, v) in [("jwks", &self.jwks), ("last_error", &self.last_error), ("jwks_uri", &self.jwks_uri)] {
+            if let Some(v) = v {
+                m.insert(k.into(), Value::from(v.as_str()));
+            }
+        }
+        Value::Object(m).to_string().into_bytes()
     }
 
     pub fn in_flight(&self, now: u64) -> bool {
@@ -239,6 +274,28 @@ mod tests {
 
     fn policy() -> Policy {
         Policy::new(Duration::from_secs(600), Duration::from_secs(2))
+    }
+
+    #[test]
+    fn record_round_trips_and_foreign_bytes_start_afresh() {
+        let full = Record {
+            version: 3,
+            jwks: Some("{\"keys\":[]}".into()),
+            fetched_at: 1,
+            next_fetch_at: u64::MAX,
+            failures: 2,
+            in_flight_until: 4,
+            last_refetch_at: Some(5),
+            completed: 6,
+            last_error: Some("status 503 \"x\"".into()),
+            jwks_uri: Some("https://idp/keys".into()),
+        };
+        for rec in [full, Record::default()] {
+            assert_eq!(Record::decode(&rec.encode()), Some(rec));
+        }
+        for bad in [&b""[..], b"[]", b"{}", b"{\"version\":1}", br#"{"version":-1,"fetched_at":0,"next_fetch_at":0,"failures":0,"in_flight_until":0,"completed":0}"#] {
+            assert_eq!(Record::decode(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]
