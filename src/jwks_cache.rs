@@ -293,7 +293,13 @@ mod tests {
         for rec in [full, Record::default()] {
             assert_eq!(Record::decode(&rec.encode()), Some(rec));
         }
-        for bad in [&b""[..], b"[]", b"{}", b"{\"version\":1}", br#"{"version":-1,"fetched_at":0,"next_fetch_at":0,"failures":0,"in_flight_until":0,"completed":0}"#] {
+        for bad in [
+            &b""[..],
+            b"[]",
+            b"{}",
+            b"{\"version\":1}",
+            br#"{"version":-1,"fetched_at":0,"next_fetch_at":0,"failures":0,"in_flight_until":0,"completed":0}"#,
+        ] {
             assert_eq!(Record::decode(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }

@@ -3,6 +3,11 @@
 //!
 //! Anything unknown, mistyped or unsupported is an error that names the field, so a pasted
 //! configuration never loads with a silently ignored security setting.
+//!
+//! The `#[inline(never)]` marks keep each compile step a function of its own: Envoy's V8
+//! compiles every wasm function with TurboFan, whose memory grows with the function and is
+//! kept by Envoy's allocator afterwards. Inlined into one 16 KB function, this module cost
+//! ~3 MiB of Envoy RSS at two workers.
 
 use crate::extract::Location;
 use crate::jwk::{parse_jwks, JwkSet, SkippedKey};
@@ -149,7 +154,8 @@ impl StringMatcher {
 impl Config {
     /// Parses and validates the plugin configuration (JSON bytes).
     pub fn parse(input: &[u8]) -> Result<Config, ConfigError> {
-        let doc = crate::json::parse_object(input, CONFIG_MAX_JSON_DEPTH).map_err(|e| ConfigError::new("", e.to_string()))?;
+        let doc =
+            crate::json::parse_object(input, CONFIG_MAX_JSON_DEPTH).map_err(|e| ConfigError::new("", e.to_string()))?;
         compile(fields::read(String::new(), &serde_json::Value::Object(doc))?)
     }
 
@@ -201,19 +207,14 @@ struct RawProvider {
     require_expiration: bool,
     max_lifetime: Option<String>,
     clock_skew_seconds: Option<u64>,
-    local_jwks: Option<RawDataSource>,
-    remote_jwks: Option<RawRemoteJwks>,
-    /// Beyond jwt_authn: the JWKS URI comes from this OpenID configuration document.
-    oidc_discovery: Option<RawRemoteJwks>,
+    keys: RawKeySources,
     /// Beyond jwt_authn: Descope defaults for this provider; explicit fields win.
     descope: Option<RawDescope>,
     forward: bool,
     from_headers: Vec<RawHeader>,
     from_cookies: Vec<String>,
     from_params: Vec<String>,
-    forward_payload_header: Option<String>,
-    pad_forward_payload_header: bool,
-    claim_to_headers: Vec<RawClaimToHeader>,
+    outputs: RawOutputs,
     /// A `*_in_metadata` field that is set (the error names it).
     metadata: Option<&'static str>,
     /// Sizes the verified-token cache (which is on by default).
@@ -225,7 +226,8 @@ impl Read for RawProvider {
         // Envoy re-evaluates routes after a wasm filter changes request headers, so the
         // behaviour this asks for is what happens anyway.
         o.flag("clear_route_cache")?;
-        let metadata = ["payload_in_metadata", "header_in_metadata", "failed_status_in_metadata", "normalize_payload_in_metadata"];
+        let metadata =
+            ["payload_in_metadata", "header_in_metadata", "failed_status_in_metadata", "normalize_payload_in_metadata"];
         Ok(RawProvider {
             issuer: o.string("issuer")?,
             audiences: o.strings("audiences")?,
@@ -233,19 +235,52 @@ impl Read for RawProvider {
             require_expiration: o.flag("require_expiration")?,
             max_lifetime: o.string("max_lifetime")?,
             clock_skew_seconds: o.uint("clock_skew_seconds", u64::from(u32::MAX))?,
-            local_jwks: o.object("local_jwks")?,
-            remote_jwks: o.object("remote_jwks")?,
-            oidc_discovery: o.object("oidc_discovery")?,
+            keys: RawKeySources::read(o)?,
             descope: o.object("descope")?,
             forward: o.flag("forward")?,
             from_headers: o.objects("from_headers")?,
             from_cookies: o.strings("from_cookies")?,
             from_params: o.strings("from_params")?,
+            outputs: RawOutputs::read(o)?,
+            metadata: metadata.into_iter().filter(|f| o.present(f)).last(),
+            jwt_cache_config: o.object("jwt_cache_config")?,
+        })
+    }
+}
+
+/// Where a provider's keys come from (exactly one is allowed). Members of the provider object.
+struct RawKeySources {
+    local_jwks: Option<RawDataSource>,
+    remote_jwks: Option<RawRemoteJwks>,
+    /// Beyond jwt_authn: the JWKS URI comes from this OpenID configuration document.
+    oidc_discovery: Option<RawRemoteJwks>,
+}
+
+impl Read for RawKeySources {
+    #[inline(never)]
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawKeySources {
+            local_jwks: o.object("local_jwks")?,
+            remote_jwks: o.object("remote_jwks")?,
+            oidc_discovery: o.object("oidc_discovery")?,
+        })
+    }
+}
+
+/// What a provider writes for the upstream. Members of the provider object.
+struct RawOutputs {
+    forward_payload_header: Option<String>,
+    pad_forward_payload_header: bool,
+    claim_to_headers: Vec<RawClaimToHeader>,
+}
+
+impl Read for RawOutputs {
+    #[inline(never)]
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        Ok(RawOutputs {
             forward_payload_header: o.string("forward_payload_header")?,
             pad_forward_payload_header: o.flag("pad_forward_payload_header")?,
             claim_to_headers: o.objects("claim_to_headers")?,
-            metadata: metadata.into_iter().filter(|f| o.present(f)).last(),
-            jwt_cache_config: o.object("jwt_cache_config")?,
         })
     }
 }
@@ -375,7 +410,10 @@ struct RawClaimToHeader {
 
 impl Read for RawClaimToHeader {
     fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
-        Ok(RawClaimToHeader { header_name: o.required_string("header_name")?, claim_name: o.required_string("claim_name")? })
+        Ok(RawClaimToHeader {
+            header_name: o.required_string("header_name")?,
+            claim_name: o.required_string("claim_name")?,
+        })
     }
 }
 
@@ -500,7 +538,10 @@ struct RawProviderAndAudiences {
 
 impl Read for RawProviderAndAudiences {
     fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
-        Ok(RawProviderAndAudiences { provider_name: o.required_string("provider_name")?, audiences: o.strings("audiences")? })
+        Ok(RawProviderAndAudiences {
+            provider_name: o.required_string("provider_name")?,
+            audiences: o.strings("audiences")?,
+        })
     }
 }
 
@@ -534,6 +575,7 @@ fn unsupported(field: &str, why: &str) -> ConfigError {
     ConfigError::new(field, format!("not supported by this filter: {why}"))
 }
 
+#[inline(never)]
 fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     if raw.requirement_map || raw.filter_state_rules {
         let field = if raw.requirement_map { "requirement_map" } else { "filter_state_rules" };
@@ -585,6 +627,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
 /// JWKS at `<base_url>/v2/keys/<project>`, the token from `Authorization: Bearer` or the `DS`
 /// cookie, identity headers for the user and the current tenant. Returns the issuers
 /// Descope tokens carry, for use when `issuer` is unset.
+#[inline(never)]
 fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, ConfigError> {
     let Some(d) = p.descope.take() else { return Ok(Vec::new()) };
     let pid = d.project_id;
@@ -597,8 +640,9 @@ fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, Config
     let base = d.base_url.unwrap_or_else(|| DESCOPE_BASE_URL.to_owned());
     let base = base.trim_end_matches('/').to_owned();
     split_uri(&format!("{field}.descope.base_url"), &base)?;
-    if p.local_jwks.is_none() && p.remote_jwks.is_none() && p.oidc_discovery.is_none() {
-        p.remote_jwks = Some(RawRemoteJwks {
+    let keys = &mut p.keys;
+    if keys.local_jwks.is_none() && keys.remote_jwks.is_none() && keys.oidc_discovery.is_none() {
+        keys.remote_jwks = Some(RawRemoteJwks {
             http_uri: RawHttpUri {
                 uri: format!("{base}/v2/keys/{pid}"),
                 cluster: d.cluster.unwrap_or_else(|| DESCOPE_CLUSTER.to_owned()),
@@ -611,9 +655,10 @@ fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, Config
         p.from_headers = vec![RawHeader { name: "authorization".into(), value_prefix: Some("Bearer ".into()) }];
         p.from_cookies = vec!["DS".into()];
     }
-    if p.claim_to_headers.is_empty() && p.forward_payload_header.is_none() {
+    let outputs = &mut p.outputs;
+    if outputs.claim_to_headers.is_empty() && outputs.forward_payload_header.is_none() {
         let header = |h: &str, c: &str| RawClaimToHeader { header_name: h.into(), claim_name: c.into() };
-        p.claim_to_headers = vec![
+        outputs.claim_to_headers = vec![
             header("x-descope-user-id", "sub"),
             header("x-descope-tenants", "tenants.@keys"),
             header("x-descope-current-tenant", "dct"),
@@ -625,6 +670,7 @@ fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, Config
     Ok(vec![pid.clone(), format!("{base}/{pid}"), format!("{base}/v1/apps/{pid}")])
 }
 
+#[inline(never)]
 fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Provider, Vec<SkippedKey>), ConfigError> {
     let preset_issuers = apply_descope(field, &mut p)?;
     if let Some(f) = p.metadata {
@@ -634,37 +680,7 @@ fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Pr
         ));
     }
 
-    let jwks_field = format!("{field}.local_jwks");
-    let (jwks, skipped) = match (p.local_jwks, p.remote_jwks, p.oidc_discovery) {
-        (Some(ds), None, None) => {
-            let text = inline_source(&jwks_field, ds)?;
-            let parsed = parse_jwks(text.as_bytes())
-                .map_err(|e| ConfigError::new(&jwks_field, format!("unusable JWKS: {e}")))?;
-            (JwksSource::Local(Rc::new(parsed.set)), parsed.skipped)
-        }
-        (None, Some(r), None) => {
-            (JwksSource::Remote(compile_remote(&format!("{field}.remote_jwks"), r, None)?), Vec::new())
-        }
-        (None, None, Some(d)) => {
-            let Some(issuer) = p.issuer.clone().filter(|i| !i.is_empty()) else {
-                return Err(ConfigError::new(
-                    format!("{field}.oidc_discovery"),
-                    "needs the provider's `issuer`: the discovery document must name the same one",
-                ));
-            };
-            let remote = compile_remote(&format!("{field}.oidc_discovery"), d, Some(Discovery { issuer }))?;
-            (JwksSource::Remote(remote), Vec::new())
-        }
-        (None, None, None) => {
-            return Err(ConfigError::new(field, "one of `local_jwks`, `remote_jwks` or `oidc_discovery` is required"))
-        }
-        _ => {
-            return Err(ConfigError::new(
-                field,
-                "set exactly one of `local_jwks`, `remote_jwks` and `oidc_discovery`, not both",
-            ))
-        }
-    };
+    let (jwks, skipped) = compile_keys(field, p.keys, p.issuer.as_deref())?;
 
     let issuers = match p.issuer {
         Some(iss) if iss.is_empty() => {
@@ -684,27 +700,10 @@ fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Pr
 
     let locations = compile_locations(field, p.from_headers, p.from_cookies, p.from_params)?;
 
-    let forward_payload_header = p
-        .forward_payload_header
-        .map(|h| output_header_name(&format!("{field}.forward_payload_header"), &h))
-        .transpose()?;
-    let mut claim_to_headers = Vec::with_capacity(p.claim_to_headers.len());
-    for (i, c) in p.claim_to_headers.into_iter().enumerate() {
-        let f = format!("{field}.claim_to_headers[{i}]");
-        let header = output_header_name(&format!("{f}.header_name"), &c.header_name)?;
-        check_claim_path(&format!("{f}.claim_name"), &c.claim_name)?;
-        claim_to_headers.push(ClaimToHeader { header, claim: c.claim_name });
-    }
+    let (forward_payload_header, claim_to_headers) =
+        compile_outputs(field, p.outputs.forward_payload_header, p.outputs.claim_to_headers)?;
 
-    // proto3: 0 means unset, so 0 keeps the default, as in jwt_authn.
-    let nonzero = |v: Option<u64>, default: usize| v.filter(|n| *n > 0).map_or(default, to_usize);
-    let cache = p.jwt_cache_config.as_ref();
-    let cache_size = nonzero(cache.and_then(|c| c.jwt_cache_size), crate::token_cache::DEFAULT_CAPACITY);
-    let cache_max_token_size =
-        nonzero(cache.and_then(|c| c.jwt_max_token_size), crate::token_cache::DEFAULT_MAX_TOKEN_SIZE);
-    if cache_size > 1_000_000 {
-        return Err(ConfigError::new(format!("{field}.jwt_cache_config.jwt_cache_size"), "at most 1000000 entries"));
-    }
+    let (cache_size, cache_max_token_size) = compile_cache(field, p.jwt_cache_config.as_ref())?;
 
     let provider = Provider {
         name,
@@ -718,12 +717,85 @@ fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Pr
         locations,
         forward: p.forward,
         forward_payload_header,
-        pad_forward_payload_header: p.pad_forward_payload_header,
+        pad_forward_payload_header: p.outputs.pad_forward_payload_header,
         claim_to_headers,
         cache_size,
         cache_max_token_size,
     };
     Ok((provider, skipped))
+}
+
+/// The provider's key source: inline keys parsed now, or where and how to fetch them.
+#[inline(never)]
+fn compile_keys(
+    field: &str,
+    keys: RawKeySources,
+    issuer: Option<&str>,
+) -> Result<(JwksSource, Vec<SkippedKey>), ConfigError> {
+    let jwks_field = format!("{field}.local_jwks");
+    Ok(match (keys.local_jwks, keys.remote_jwks, keys.oidc_discovery) {
+        (Some(ds), None, None) => {
+            let text = inline_source(&jwks_field, ds)?;
+            let parsed = parse_jwks(text.as_bytes())
+                .map_err(|e| ConfigError::new(&jwks_field, format!("unusable JWKS: {e}")))?;
+            (JwksSource::Local(Rc::new(parsed.set)), parsed.skipped)
+        }
+        (None, Some(r), None) => {
+            (JwksSource::Remote(compile_remote(&format!("{field}.remote_jwks"), r, None)?), Vec::new())
+        }
+        (None, None, Some(d)) => {
+            let Some(issuer) = issuer.filter(|i| !i.is_empty()).map(str::to_owned) else {
+                return Err(ConfigError::new(
+                    format!("{field}.oidc_discovery"),
+                    "needs the provider's `issuer`: the discovery document must name the same one",
+                ));
+            };
+            let remote = compile_remote(&format!("{field}.oidc_discovery"), d, Some(Discovery { issuer }))?;
+            (JwksSource::Remote(remote), Vec::new())
+        }
+        (None, None, None) => {
+            return Err(ConfigError::new(field, "one of `local_jwks`, `remote_jwks` or `oidc_discovery` is required"))
+        }
+        _ => {
+            return Err(ConfigError::new(
+                field,
+                "set exactly one of `local_jwks`, `remote_jwks` and `oidc_discovery`, not both",
+            ))
+        }
+    })
+}
+
+/// The headers a provider writes: `forward_payload_header` and `claim_to_headers`.
+#[inline(never)]
+fn compile_outputs(
+    field: &str,
+    forward_payload_header: Option<String>,
+    claim_headers: Vec<RawClaimToHeader>,
+) -> Result<(Option<String>, Vec<ClaimToHeader>), ConfigError> {
+    let forward_payload_header = forward_payload_header
+        .map(|h| output_header_name(&format!("{field}.forward_payload_header"), &h))
+        .transpose()?;
+    let mut claim_to_headers = Vec::with_capacity(claim_headers.len());
+    for (i, c) in claim_headers.into_iter().enumerate() {
+        let f = format!("{field}.claim_to_headers[{i}]");
+        let header = output_header_name(&format!("{f}.header_name"), &c.header_name)?;
+        check_claim_path(&format!("{f}.claim_name"), &c.claim_name)?;
+        claim_to_headers.push(ClaimToHeader { header, claim: c.claim_name });
+    }
+    Ok((forward_payload_header, claim_to_headers))
+}
+
+/// The verified-token cache's size and largest token, from jwt_authn's `jwt_cache_config`.
+fn compile_cache(field: &str, cache: Option<&RawJwtCacheConfig>) -> Result<(usize, usize), ConfigError> {
+    // proto3: 0 means unset, so 0 keeps the default, as in jwt_authn.
+    let nonzero = |v: Option<u64>, default: usize| v.filter(|n| *n > 0).map_or(default, to_usize);
+    let cache_size = nonzero(cache.and_then(|c| c.jwt_cache_size), crate::token_cache::DEFAULT_CAPACITY);
+    let cache_max_token_size =
+        nonzero(cache.and_then(|c| c.jwt_max_token_size), crate::token_cache::DEFAULT_MAX_TOKEN_SIZE);
+    if cache_size > 1_000_000 {
+        return Err(ConfigError::new(format!("{field}.jwt_cache_config.jwt_cache_size"), "at most 1000000 entries"));
+    }
+    Ok((cache_size, cache_max_token_size))
 }
 
 /// A claim path: dotted segments, each a name or `{claim}` (the value of that top-level claim,
@@ -747,6 +819,7 @@ fn check_claim_path(field: &str, path: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+#[inline(never)]
 fn inline_source(field: &str, ds: RawDataSource) -> Result<String, ConfigError> {
     match ds {
         RawDataSource { inline_string: Some(s), inline_bytes: false, filename: false, environment_variable: false } => {
@@ -767,6 +840,7 @@ fn inline_source(field: &str, ds: RawDataSource) -> Result<String, ConfigError> 
     }
 }
 
+#[inline(never)]
 fn compile_remote(field: &str, r: RawRemoteJwks, discovery: Option<Discovery>) -> Result<RemoteJwks, ConfigError> {
     let uri_field = format!("{field}.http_uri.uri");
     let (authority, path) = split_uri(&uri_field, &r.http_uri.uri)?;
@@ -823,6 +897,7 @@ pub(crate) fn split_uri(field: &str, uri: &str) -> Result<(String, String), Conf
     Ok((authority.to_owned(), path))
 }
 
+#[inline(never)]
 fn compile_matcher(field: &str, m: RawStringMatcher) -> Result<StringMatcher, ConfigError> {
     if m.safe_regex {
         return Err(unsupported(&format!("{field}.safe_regex"), "use exact, prefix, suffix or contains"));
@@ -841,6 +916,7 @@ fn compile_matcher(field: &str, m: RawStringMatcher) -> Result<StringMatcher, Co
     }
 }
 
+#[inline(never)]
 fn compile_locations(
     field: &str,
     headers: Vec<RawHeader>,
@@ -912,6 +988,7 @@ fn output_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
 }
 
 /// All output headers, checked against each other and against every token location.
+#[inline(never)]
 fn collect_identity_headers(providers: &[Provider]) -> Result<Vec<String>, ConfigError> {
     let mut out: Vec<String> = Vec::new();
     for p in providers {
@@ -934,6 +1011,7 @@ fn collect_identity_headers(providers: &[Provider]) -> Result<Vec<String>, Confi
     Ok(out)
 }
 
+#[inline(never)]
 fn compile_rule(field: &str, r: RawRule, lookup: &dyn Fn(&str) -> Option<ProviderId>) -> Result<Rule, ConfigError> {
     if r.requirement_name {
         return Err(unsupported(&format!("{field}.requirement_name"), "write the requirement inline in `requires`"));
@@ -1024,6 +1102,7 @@ fn compile_requirement(
 }
 
 /// The jwt_authn part of a requirement (exactly one member is set, checked by the caller).
+#[inline(never)]
 fn compile_authn(
     field: &str,
     r: RawRequirement,
@@ -1059,6 +1138,7 @@ fn compile_authn(
 }
 
 /// The authorization members of a requirement, taken out of `r`; `None` when there are none.
+#[inline(never)]
 fn compile_authz(field: &str, r: &mut RawRequirement) -> Result<Option<Authz>, ConfigError> {
     let names = |f: &str, list: &[String]| -> Result<(), ConfigError> {
         if list.iter().any(String::is_empty) {
@@ -1269,9 +1349,18 @@ mod tests {
             error(|v| v["providers"]["p"]["forward"] = json!("yes")),
             "invalid configuration at `providers.p.forward`: invalid type: expected true or false, found a string"
         );
-        assert_eq!(error(|v| v["rules"] = json!({})), "invalid configuration at `rules`: invalid type: expected a list of objects, found an object");
-        assert_eq!(error(|v| v["providers"]["p"] = json!([])), "invalid configuration at `providers.p`: invalid type: expected an object, found a list");
-        assert_eq!(Config::parse(b"[]").unwrap_err().to_string(), "invalid configuration: JSON top level is not an object");
+        assert_eq!(
+            error(|v| v["rules"] = json!({})),
+            "invalid configuration at `rules`: invalid type: expected a list of objects, found an object"
+        );
+        assert_eq!(
+            error(|v| v["providers"]["p"] = json!([])),
+            "invalid configuration at `providers.p`: invalid type: expected an object, found a list"
+        );
+        assert_eq!(
+            Config::parse(b"[]").unwrap_err().to_string(),
+            "invalid configuration: JSON top level is not an object"
+        );
     }
 
     #[test]
