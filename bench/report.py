@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """bench/run.sh's report: checks every cell, prints the tables, writes the JSON.
 
-Checks (never timings): every cell produced numbers (requests, req/s, p50, p99); the status
+With several rounds, each cell of the tables is the median over the rounds (req/s, latency,
+CPU, each on its own) and each ratio is the ratio of those medians; the ratio in each round is
+listed beside it, so that the spread the machine's noise causes is in plain sight.
+
+Checks (never timings): every cell of every round produced numbers (requests, req/s, p50, p99); the status
 codes are the expected ones — a valid token through an auth setup, or any request through a
 setup without auth, gets 200 (the first request exactly, then at least 99.9 % 2xx by wrk's
 count and by the Envoy's own counters); a request without a token through an auth setup gets
@@ -13,6 +17,7 @@ import hashlib
 import json
 import os
 import platform
+import statistics
 import sys
 
 SETUPS = {
@@ -68,6 +73,31 @@ def check_cell(c, failures):
         )
 
 
+# The per-cell numbers a median is taken of; the rest (status counts, stats) is per round.
+TIMINGS = ("rps", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms", "envoy_cpu_us_per_req",
+           "envoy_worker_cpu_us_per_req", "envoy_user_us_per_req", "envoy_sys_us_per_req")
+
+
+def median_cells(rounds):
+    """One cell per (setup, workload): each timing the median over the rounds."""
+    groups = {}
+    for c in rounds:
+        groups.setdefault((c["setup"], c["workload"]), []).append(c)
+    out = {}
+    for key, cs in groups.items():
+        cs = sorted(cs, key=lambda c: c["round"])
+        m = {k: v for k, v in cs[0].items() if k not in TIMINGS and k != "round"}
+        for k in TIMINGS:
+            values = [c[k] for c in cs if c.get(k) is not None]
+            m[k] = round(statistics.median(values), 3) if values else None
+        m["rounds"] = len(cs)
+        m["requests"] = sum(c["requests"] for c in cs)
+        m["rps_by_round"] = [c["rps"] for c in cs]
+        m["envoy_cpu_us_per_req_by_round"] = [c["envoy_cpu_us_per_req"] for c in cs]
+        out[key] = m
+    return out
+
+
 def ratio(a, b):
     return round(a / b, 3) if a and b else None
 
@@ -81,7 +111,7 @@ def main():
     for flag in ("out", "work", "mode", "envoy-version", "plugin-wasm", "trivial-wasm", "git-head",
                  "plugin-source-dirty"):
         ap.add_argument(f"--{flag}", required=True)
-    for flag in ("duration", "warmup", "distinct", "cache-size", "connections", "rss-load", "elapsed"):
+    for flag in ("rounds", "duration", "warmup", "distinct", "cache-size", "connections", "rss-load", "elapsed"):
         ap.add_argument(f"--{flag}", type=int, required=True)
     a = ap.parse_args()
 
@@ -90,12 +120,13 @@ def main():
     collapse = load(os.path.join(a.work, "collapse.jsonl"))
     rss = load(os.path.join(a.work, "rss.jsonl"))
 
-    # Checks: one per cell, plus one per missing cell and one each for memory and no-collapse.
+    # Checks: one per cell of every round, plus one per missing cell and one each for memory
+    # and no-collapse.
     failures, passed, failed = [], 0, 0
-    expected_cells = {(s, w) for s in SETUP_ORDER for w in WORKLOADS}
-    missing = expected_cells - {(c["setup"], c["workload"]) for c in matrix}
-    for s, w in sorted(missing):
-        failures.append(f"{s}/{w}: no cell")
+    expected_cells = {(s, w, r) for s in SETUP_ORDER for w in WORKLOADS for r in range(1, a.rounds + 1)}
+    missing = expected_cells - {(c["setup"], c["workload"], c["round"]) for c in matrix}
+    for s, w, r in sorted(missing):
+        failures.append(f"{s}/{w} round {r}: no cell")
         failed += 1
     for c in matrix + floor + collapse:
         before = len(failures)
@@ -113,14 +144,22 @@ def main():
     else:
         passed += 1
 
-    cell = {(c["setup"], c["workload"]): c for c in matrix}
+    cell = median_cells(matrix)
+    by_round = {(c["setup"], c["workload"], c["round"]): c["rps"] for c in matrix}
+
+    def round_ratios(s, base, w):
+        return [ratio(by_round.get((s, w, r)), by_round.get((base, w, r))) for r in range(1, a.rounds + 1)]
+
     ratios = {}
     for w in WORKLOADS:
         base = cell.get(("jwt_authn", w), {}).get("rps")
         base_cache = cell.get(("jwt_authn_cache", w), {}).get("rps")
         ratios[w] = {
             s: {"vs_jwt_authn": ratio(cell[(s, w)]["rps"], base),
-                "vs_jwt_authn_cache": ratio(cell[(s, w)]["rps"], base_cache)}
+                "vs_jwt_authn_cache": ratio(cell[(s, w)]["rps"], base_cache),
+                "vs_jwt_authn_by_round": round_ratios(s, "jwt_authn", w),
+                "vs_jwt_authn_cache_by_round": round_ratios(s, "jwt_authn_cache", w),
+                "vs_trivial_by_round": round_ratios(s, "trivial", w)}
             for s in SETUP_ORDER if (s, w) in cell
         }
 
@@ -179,12 +218,14 @@ def main():
         "trivial_filter_wasm_bytes": os.path.getsize(a.trivial_wasm),
         "params": {"duration_s": a.duration, "warmup_s": a.warmup, "distinct_tokens": a.distinct,
                    "jwt_cache_size": a.cache_size, "wrk": f"-t1 -c{a.connections} -d{a.duration}s --latency",
+                   "rounds": a.rounds,
                    "envoy_concurrency": 1, "rss_load_s": a.rss_load,
                    "upstream": "a second Envoy (--concurrency 1) answering 200 with direct_response",
                    "keys": "local_jwks inline: RSA-2048 (RS256) and P-256 (ES256), demo-idp's fixed test keys"},
         "setups": {s: SETUPS[s] for s in SETUP_ORDER + ["trivial_noop"]},
         "workloads": WORKLOADS,
-        "cells": matrix,
+        "cells": [cell[(s, w)] for w in WORKLOADS for s in SETUP_ORDER if (s, w) in cell],
+        "cells_by_round": matrix,
         "ratios": ratios,
         "floor": {"cells": floor, "summary": floor_summary},
         "memory": rss,
@@ -200,7 +241,8 @@ def main():
     # The tables (markdown, pasted into the README as they are).
     out = []
     out.append(f"{a.mode} run, {result['date']}, Envoy {a.envoy_version}, {cores} cores ({cpu_model}); "
-               f"Envoy --concurrency 1, wrk -t1 -c{a.connections}, {a.warmup} s warm-up + {a.duration} s per cell; "
+               f"Envoy --concurrency 1, wrk -t1 -c{a.connections}, {a.warmup} s warm-up + {a.duration} s per cell, "
+               f"{a.rounds} round(s), medians; "
                f"{a.distinct} distinct tokens; jwt_cache_size {a.cache_size}; plugin {len(wasm)} bytes")
     out.append("")
     out.append("| workload | setup | req/s | p50 ms | p99 ms | Envoy CPU µs/req | vs jwt_authn | vs jwt_authn+cache |")
@@ -224,11 +266,20 @@ def main():
                    f"(the filter's presence +{f_['wasm_filter_present_us']}, "
                    f"one header read + one header add +{f_['two_header_calls_us']}); user/system split: "
                    + ", ".join(f"{k} {u}/{sy}" for k, (u, sy) in f_["envoy_user_sys_us_per_req"].items()))
+    if a.rounds > 1:
+        def spread(rs):
+            return ", ".join(fmt_ratio(r) for r in rs)
+        out.append("")
+        out.append("The ratios the targets name, round by round: "
+                   f"rs256_distinct plugin/jwt_authn {spread(ratios['rs256_distinct']['plugin']['vs_jwt_authn_by_round'])}; "
+                   f"rs256_one plugin/jwt_authn+cache {spread(ratios['rs256_one']['plugin']['vs_jwt_authn_cache_by_round'])}; "
+                   f"rs256_one plugin/trivial {spread(ratios['rs256_one']['plugin']['vs_trivial_by_round'])}; "
+                   f"es256_distinct plugin/jwt_authn {spread(ratios['es256_distinct']['plugin']['vs_jwt_authn_by_round'])}")
     hits = [c for c in matrix if c.get("plugin_token_cache")]
     if hits:
         out.append("")
         out.append("Plugin stats per cell (token_cache hit/miss, crypto.host): " + "; ".join(
-            f"{c['setup']}/{c['workload']} {c['plugin_token_cache']['hit']}/{c['plugin_token_cache']['miss']}, "
+            f"{c['setup']}/{c['workload']}/r{c['round']} {c['plugin_token_cache']['hit']}/{c['plugin_token_cache']['miss']}, "
             f"{c['plugin_crypto_host']}" for c in hits))
     if rss:
         out.append("")

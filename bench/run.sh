@@ -2,14 +2,14 @@
 # The benchmark (README "Performance"): this plugin side by side with Envoy's native jwt_authn,
 # no filter and a trivial wasm filter, in ONE run on the same Envoy 1.40 binary.
 #
-#   bench/run.sh           the full run (10 s per cell, 3 s warm-up, 5000 distinct tokens);
-#                          writes bench/results/latest.json
-#   bench/run.sh --smoke   the same code path with tiny durations (1 s per cell, no warm-up,
-#                          200 tokens);
+#   bench/run.sh           the full run (3 rounds of 10 s per cell after a 3 s warm-up, 5000
+#                          distinct tokens; ~20 min); writes bench/results/latest.json
+#   bench/run.sh --smoke   the same code path with tiny durations (1 round, 1 s per cell, no
+#                          warm-up, 200 tokens);
 #                          asserts only that every cell produced numbers and that the status
 #                          codes are right (never timings); writes bench/results/smoke.json
 #
-# Overrides (env): BENCH_DURATION, BENCH_WARMUP (seconds), BENCH_DISTINCT (tokens),
+# Overrides (env): BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP (seconds), BENCH_DISTINCT (tokens),
 # BENCH_CACHE_SIZE (jwt_cache_size), BENCH_KEEP_WORK=1 (keep the scratch directory),
 # BENCH_SKIP_PLUGIN_BUILD=1 (measure the .wasm already at target/wasm32-wasip1/release).
 #
@@ -19,7 +19,10 @@
 # Envoy (direct_response 200) and, for each setup in turn, an Envoy under test
 # (--concurrency 1) in front of it; for each workload runs wrk -t1 -c8 for a warm-up, then
 # for the measurement, and records requests/s, latency percentiles, status codes (wrk and the
-# Envoy's own counters) and the Envoy's CPU time per request. Then Envoy's memory with and
+# Envoy's own counters) and the Envoy's CPU time per request. The matrix runs in rounds, and
+# within a round one workload on every setup before the next workload, a fresh Envoy per cell:
+# the cells a ratio compares then run a minute apart, not a quarter hour, on a machine whose
+# load drifts; the report takes each cell's median over the rounds. Then Envoy's memory with and
 # without the plugin (--concurrency 2, after a load) and a no-collapse check (--concurrency 4,
 # wrk -c64). bench/report.py checks the cells, prints the tables and writes the JSON.
 # Everything listens on 127.0.0.1 only and everything started is stopped at the end.
@@ -36,6 +39,7 @@ case "${1:-}" in
   *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
 esac
 if [ "$MODE" = smoke ]; then
+  ROUNDS=${BENCH_ROUNDS:-1}
   DURATION=${BENCH_DURATION:-1}
   WARMUP=${BENCH_WARMUP:-0}
   DISTINCT=${BENCH_DISTINCT:-200}
@@ -43,6 +47,7 @@ if [ "$MODE" = smoke ]; then
   SETTLE=0
   OUT=bench/results/smoke.json
 else
+  ROUNDS=${BENCH_ROUNDS:-3}
   DURATION=${BENCH_DURATION:-10}
   WARMUP=${BENCH_WARMUP:-3}
   DISTINCT=${BENCH_DISTINCT:-5000}
@@ -166,7 +171,7 @@ PY
 
 # ---------------------------------------------------------------------------------------------
 # Envoy processes.
-BASE_ID=$((20000 + ($$ % 2000) * 16))
+BASE_ID=$((20000 + ($$ % 2000) * 256))
 ENVOY_PID="" ENVOY_ADMIN="" ENVOY_PORT=""
 
 # start_envoy NAME YAML CONCURRENCY: sets ENVOY_PID, ENVOY_ADMIN (host:port), ENVOY_PORT.
@@ -314,15 +319,16 @@ measure() {
   sleep 0.3 # the plugin hands its request counters to Envoy on its 200 ms tick
   after=$(envoy_counters)
   "$PYTHON" - "$kind" "$setup" "$workload" "$connections" "$concurrency" "$expected" "$preflight" \
-    "$result" "$before" "$after" >>"$WORK/$kind.jsonl" <<'PY'
+    "$result" "$before" "$after" "${ROUND:-1}" >>"$WORK/$kind.jsonl" <<'PY'
 import json, sys
-kind, setup, workload, conns, conc, expected, preflight, wrk, before, after = sys.argv[1:]
+kind, setup, workload, conns, conc, expected, preflight, wrk, before, after, rnd = sys.argv[1:]
 wrk, before, after = json.loads(wrk), json.loads(before), json.loads(after)
 delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if k != "clk_tck"}
 tck = after["clk_tck"]
 n = wrk["requests"]
 cell = {
-    "setup": setup, "workload": workload, "connections": int(conns), "envoy_concurrency": int(conc),
+    "setup": setup, "workload": workload, "round": int(rnd),
+    "connections": int(conns), "envoy_concurrency": int(conc),
     "expected_status": int(expected), "preflight_status": int(preflight),
     "requests": n, "duration_s": round(wrk["duration_us"] / 1e6, 3),
     "rps": round(n / (wrk["duration_us"] / 1e6), 1) if wrk["duration_us"] else 0,
@@ -342,7 +348,7 @@ cell = {
     "envoy_sys_us_per_req": round(delta["sys_ticks"] * 1e6 / tck / n, 1) if n else None,
 }
 print(json.dumps(cell))
-print(f"   {setup:<16} {workload:<15} {cell['rps']:>9.0f} req/s  p50 {cell['p50_ms']:.2f} ms  "
+print(f"   {setup:<16} {workload:<15} r{rnd} {cell['rps']:>7.0f} req/s  p50 {cell['p50_ms']:.2f} ms  "
       f"p99 {cell['p99_ms']:.2f} ms  non-2xx {cell['wrk_non2xx3xx']}/{n}  first request {preflight}"
       + (f"  cache hit/miss {cell['plugin_token_cache']['hit']}/{cell['plugin_token_cache']['miss']}"
          f"  crypto.host {cell['plugin_crypto_host']}" if cell["plugin_token_cache"] else ""),
@@ -360,14 +366,16 @@ WORKLOADS=(rs256_one rs256_distinct es256_distinct none)
 : >"$WORK/collapse.jsonl"
 : >"$WORK/rss.jsonl"
 
-step "matrix: ${#SETUPS[@]} setups x ${#WORKLOADS[@]} workloads, Envoy --concurrency 1, wrk -t1 -c$CONNECTIONS, ${WARMUP}s warm-up + ${DURATION}s each"
-for setup in "${SETUPS[@]}"; do
-  render_setup "$setup"
-  start_envoy "$setup" "$WORK/$setup.yaml" 1
+step "matrix: $ROUNDS round(s) of ${#SETUPS[@]} setups x ${#WORKLOADS[@]} workloads, Envoy --concurrency 1, wrk -t1 -c$CONNECTIONS, ${WARMUP}s warm-up + ${DURATION}s each"
+for setup in "${SETUPS[@]}"; do render_setup "$setup"; done
+for ROUND in $(seq 1 "$ROUNDS"); do
   for workload in "${WORKLOADS[@]}"; do
-    measure matrix "$setup" "$workload" "$CONNECTIONS" 1
+    for setup in "${SETUPS[@]}"; do
+      start_envoy "$setup" "$WORK/$setup.yaml" 1
+      measure matrix "$setup" "$workload" "$CONNECTIONS" 1
+      stop_envoy
+    done
   done
-  stop_envoy
 done
 
 step "floor breakdown: the trivial filter with its header calls switched off"
@@ -414,5 +422,5 @@ ENVOY_VERSION=$("$ENVOY" --version | sed -n 's/.*version: //p' | head -n 1)
 "$PYTHON" bench/report.py --out "$OUT" --work "$WORK" --mode "$MODE" \
   --envoy-version "$ENVOY_VERSION" --plugin-wasm "$PLUGIN_WASM" --trivial-wasm "$TRIVIAL_WASM" \
   --git-head "$GIT_HEAD" --plugin-source-dirty "$DIRTY" \
-  --duration "$DURATION" --warmup "$WARMUP" --distinct "$DISTINCT" --cache-size "$CACHE_SIZE" \
+  --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" --distinct "$DISTINCT" --cache-size "$CACHE_SIZE" \
   --connections "$CONNECTIONS" --rss-load "$RSS_LOAD" --elapsed "$((SECONDS - START_SECONDS))"
