@@ -35,7 +35,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 
-step "pure-Rust crypto smoke (bench/crypto.sh --smoke: in V8 through Node.js, verdicts checked, no timing asserted)"
+step "pure-Rust crypto and token-path smoke (bench/crypto.sh --smoke: in V8 through Node.js, verdicts and parses checked, no timing asserted)"
 command -v node >/dev/null ||
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null)
 bench/crypto.sh --smoke
