@@ -72,12 +72,13 @@ fn host_verify(alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> H
             (hash_name(alg), signature.to_vec())
         }
         (Alg::ES256, PublicKey::P256(_)) | (Alg::ES384, PublicKey::P384(_)) => {
-            let (hash, half) = if alg == Alg::ES256 { ("sha256", 32) } else { ("sha384", 48) };
             if !ecdsa_signature_in_range(&key.key, signature) {
                 return Verdict(Err(VerifyError::BadSignature));
             }
+            // r ‖ s, each the field length (32 or 48 bytes).
+            let half = if alg == Alg::ES256 { 32 } else { 48 };
             match hostsig::ecdsa_p1363_to_der(signature, half) {
-                Some(der) => (hash, der),
+                Some(der) => (hash_name(alg), der),
                 None => return Verdict(Err(VerifyError::BadSignature)),
             }
         }
