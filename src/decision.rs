@@ -44,14 +44,14 @@ pub trait KeySource {
 pub struct Verified {
     pub provider: ProviderId,
     pub location: Location,
-    pub claims: Rc<Map<String, Value>>,
-    pub payload_b64: Rc<str>,
+    /// Its claims and payload, shared with the verified-token cache.
+    pub token: Entry,
 }
 
 impl Verified {
     /// `sub`, for logs.
     pub fn subject(&self) -> Option<&str> {
-        self.claims.get("sub").and_then(Value::as_str)
+        self.token.claims.get("sub").and_then(Value::as_str)
     }
 }
 
@@ -166,7 +166,7 @@ impl<'a> Authenticator<'a> {
                 Outcome::Ok(verified) => {
                     let mut refusal = Rejection::TokenMissing;
                     for v in &verified {
-                        match authorize(authz, &v.claims, req) {
+                        match authorize(authz, &v.token.claims, req) {
                             Ok(()) => return Outcome::Ok(verified),
                             Err(e) => refusal = e,
                         }
@@ -228,12 +228,7 @@ impl<'a> Authenticator<'a> {
             if matches!(self.keys.lookup(id, None), KeyLookup::Ready(_)) {
                 self.note(None, &hit.claims);
                 return match claims::validate(&hit.claims, &policy, self.now) {
-                    Ok(()) => Outcome::Ok(vec![Verified {
-                        provider: id,
-                        location: found.location,
-                        claims: hit.claims,
-                        payload_b64: hit.payload_b64,
-                    }]),
+                    Ok(()) => Outcome::Ok(vec![Verified { provider: id, location: found.location, token: hit }]),
                     Err(e) => {
                         if let Some(c) = cache {
                             c.remove(&found.token);
@@ -264,12 +259,7 @@ impl<'a> Authenticator<'a> {
         if let Some(c) = cache {
             c.insert(&found.token, entry.clone());
         }
-        Outcome::Ok(vec![Verified {
-            provider: id,
-            location: found.location,
-            claims: entry.claims,
-            payload_b64: entry.payload_b64,
-        }])
+        Outcome::Ok(vec![Verified { provider: id, location: found.location, token: entry }])
     }
 }
 
@@ -314,14 +304,14 @@ pub fn mutations(config: &Config, verified: &[Verified], req: &dyn RequestView) 
     for v in verified {
         let Some(p) = config.provider(v.provider) else { continue };
         for c in &p.claim_to_headers {
-            match identity::claim_header_value(&v.claims, &c.claim) {
+            match identity::claim_header_value(&v.token.claims, &c.claim) {
                 Ok(value) => m.set.push((c.header.clone(), value)),
                 Err(Skip::Unsafe) => m.unsafe_values.push(c.header.clone()),
                 Err(Skip::Absent) => {}
             }
         }
         if let Some(h) = &p.forward_payload_header {
-            let mut value = v.payload_b64.to_string();
+            let mut value = v.token.payload_b64.to_string();
             if p.pad_forward_payload_header {
                 value.push_str(match value.len() % 4 {
                     2 => "==",
