@@ -64,8 +64,9 @@ impl<'a> Obj<'a> {
         Ok(self.bool(key)?.unwrap_or(false))
     }
 
-    /// A non-negative integer no larger than `max`.
-    pub fn uint(&mut self, key: &'static str, max: u64) -> Result<Option<u64>, ConfigError> {
+    /// A proto `uint32`: an integer from 0 to 4294967295.
+    pub fn uint32(&mut self, key: &'static str) -> Result<Option<u64>, ConfigError> {
+        let max = u64::from(u32::MAX);
         let Some(v) = self.get(key) else { return Ok(None) };
         match v.as_u64() {
             Some(n) if n <= max => Ok(Some(n)),

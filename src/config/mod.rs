@@ -191,8 +191,8 @@ impl Read for RawConfig {
             providers: o.named("providers")?,
             rules: o.objects("rules")?,
             bypass_cors_preflight: o.flag("bypass_cors_preflight")?,
-            max_token_size: o.uint("max_token_size", u64::from(u32::MAX))?,
-            max_json_depth: o.uint("max_json_depth", u64::from(u32::MAX))?,
+            max_token_size: o.uint32("max_token_size")?,
+            max_json_depth: o.uint32("max_json_depth")?,
             requirement_map: o.present("requirement_map"),
             filter_state_rules: o.present("filter_state_rules"),
             strip_failure_response: o.present("strip_failure_response"),
@@ -234,7 +234,7 @@ impl Read for RawProvider {
             subjects: o.object("subjects")?,
             require_expiration: o.flag("require_expiration")?,
             max_lifetime: o.string("max_lifetime")?,
-            clock_skew_seconds: o.uint("clock_skew_seconds", u64::from(u32::MAX))?,
+            clock_skew_seconds: o.uint32("clock_skew_seconds")?,
             keys: RawKeySources::read(o)?,
             descope: o.object("descope")?,
             forward: o.flag("forward")?,
@@ -316,8 +316,8 @@ struct RawJwtCacheConfig {
 impl Read for RawJwtCacheConfig {
     fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
         Ok(RawJwtCacheConfig {
-            jwt_cache_size: o.uint("jwt_cache_size", u64::from(u32::MAX))?,
-            jwt_max_token_size: o.uint("jwt_max_token_size", u64::from(u32::MAX))?,
+            jwt_cache_size: o.uint32("jwt_cache_size")?,
+            jwt_max_token_size: o.uint32("jwt_max_token_size")?,
         })
     }
 }
@@ -504,7 +504,7 @@ impl Read for RawTenant {
     fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
         Ok(RawTenant {
             header: o.string("header")?,
-            path_segment: o.uint("path_segment", u64::from(u32::MAX))?,
+            path_segment: o.uint32("path_segment")?,
             claim: o.string("claim")?,
             value: o.string("value")?,
         })
