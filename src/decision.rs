@@ -255,7 +255,7 @@ impl<'a> Authenticator<'a> {
         if let Err(e) = claims::validate(&jwt.claims, &policy, self.now) {
             return Outcome::Fail(e);
         }
-        let entry = Entry { claims: Rc::new(jwt.claims), payload_b64: jwt.jws.payload_b64.into() };
+        let entry = Entry::of(jwt);
         if let Some(c) = cache {
             c.insert(&found.token, entry.clone());
         }

@@ -8,6 +8,7 @@
 //! expires exactly when an uncached one would. Cleared when the provider's keys change, so a
 //! key removed from the JWKS stops admitting its tokens.
 
+use crate::jws::Jwt;
 use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +28,13 @@ type Key = Rc<str>;
 pub struct Entry {
     pub claims: Rc<Map<String, Value>>,
     pub payload_b64: Rc<str>,
+}
+
+impl Entry {
+    /// What a token that passed every check leaves behind.
+    pub fn of(jwt: Jwt<'_>) -> Entry {
+        Entry { claims: Rc::new(jwt.claims), payload_b64: jwt.jws.payload_b64.into() }
+    }
 }
 
 #[derive(Debug)]
