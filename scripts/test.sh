@@ -2,7 +2,7 @@
 # The test command (README "Run all tests"). Installs what it needs, then builds the plugin,
 # checks lints and formatting, and runs every test: unit, native harness, Wycheproof and the
 # real-Envoy end-to-end suite,
-# then short smoke runs of the benchmarks.
+# then short smoke runs of the fuzzers and the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +34,9 @@ step "tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+
+step "fuzzing smoke (scripts/fuzz.sh --smoke: every target on its seed corpus, then ~10 s each; a crash fails)"
+scripts/fuzz.sh --smoke
 
 step "pure-Rust crypto and token-path smoke (bench/crypto.sh --smoke: in V8 through Node.js, verdicts and parses checked, no timing asserted)"
 command -v node >/dev/null ||
