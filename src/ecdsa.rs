@@ -85,7 +85,8 @@ impl<const N: usize> Point<N> {
 type Table<const N: usize> = [Point<N>; 15];
 
 /// A curve with its moduli prepared, N 32-bit limbs per value (8 for P-256, 12 for P-384).
-struct Curve<const N: usize> {
+/// Public only as the bound of [`EcPublicKey`]; its contents stay private.
+pub struct Curve<const N: usize> {
     /// The field prime.
     p: Modulus,
     /// The group order.
@@ -95,16 +96,6 @@ struct Curve<const N: usize> {
     /// n − 2: s⁻¹ = s^(n−2) mod n (Fermat; n is prime).
     n_minus_2: [u32; N],
     g_table: Table<N>,
-}
-
-fn p256_curve() -> Option<&'static Curve<8>> {
-    static CURVE: OnceLock<Option<Curve<8>>> = OnceLock::new();
-    CURVE.get_or_init(|| Curve::new(&P256)).as_ref()
-}
-
-fn p384_curve() -> Option<&'static Curve<12>> {
-    static CURVE: OnceLock<Option<Curve<12>>> = OnceLock::new();
-    CURVE.get_or_init(|| Curve::new(&P384)).as_ref()
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
@@ -357,51 +348,62 @@ impl<const N: usize> Key<N> {
     }
 }
 
-/// A P-256 public key for ES256.
-#[derive(Clone)]
-pub struct P256PublicKey(Key<8>);
+/// The curves JWS uses, each with the hash of its own length (RFC 7518 §3.4: ES256 is P-256
+/// with SHA-256, ES384 P-384 with SHA-384), so no digest is ever truncated.
+pub trait JwsCurve {
+    const NAME: &'static str;
+    fn get() -> Option<&'static Self>;
+    fn digest(message: &[u8]) -> Vec<u8>;
+}
 
-/// A P-384 public key for ES384.
-#[derive(Clone)]
-pub struct P384PublicKey(Key<12>);
-
-impl P256PublicKey {
-    /// The key from its big-endian affine coordinates, exactly 32 bytes each, checked to be a
-    /// point of the curve.
-    pub fn from_coordinates(x: &[u8], y: &[u8]) -> Result<P256PublicKey, PointError> {
-        Key::new(p256_curve(), x, y).map(P256PublicKey)
+impl JwsCurve for Curve<8> {
+    const NAME: &'static str = "P256";
+    fn get() -> Option<&'static Self> {
+        static CURVE: OnceLock<Option<Curve<8>>> = OnceLock::new();
+        CURVE.get_or_init(|| Curve::new(&P256)).as_ref()
     }
-
-    /// ECDSA with SHA-256 over `message`; `signature` is r ‖ s, 64 bytes.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.0.verify_digest(&Sha256::digest(message), signature)
-    }
-
-    /// Whether `signature` is 64 bytes with r and s in [1, n − 1]: the cheap checks done before
-    /// any math, also by the host path.
-    pub fn signature_in_range(&self, signature: &[u8]) -> bool {
-        self.0.scalars(signature).is_some()
-    }
-
-    /// 04 ‖ x ‖ y.
-    pub fn uncompressed_point(&self) -> &[u8] {
-        &self.0.sec1
+    fn digest(message: &[u8]) -> Vec<u8> {
+        Sha256::digest(message).to_vec()
     }
 }
 
-impl P384PublicKey {
-    /// The key from its big-endian affine coordinates, exactly 48 bytes each, checked to be a
-    /// point of the curve.
-    pub fn from_coordinates(x: &[u8], y: &[u8]) -> Result<P384PublicKey, PointError> {
-        Key::new(p384_curve(), x, y).map(P384PublicKey)
+impl JwsCurve for Curve<12> {
+    const NAME: &'static str = "P384";
+    fn get() -> Option<&'static Self> {
+        static CURVE: OnceLock<Option<Curve<12>>> = OnceLock::new();
+        CURVE.get_or_init(|| Curve::new(&P384)).as_ref()
+    }
+    fn digest(message: &[u8]) -> Vec<u8> {
+        Sha384::digest(message).to_vec()
+    }
+}
+
+/// An ECDSA public key of a JWS curve of N limbs, checked and prepared.
+#[derive(Clone)]
+pub struct EcPublicKey<const N: usize>(Key<N>);
+
+/// For ES256.
+pub type P256PublicKey = EcPublicKey<8>;
+/// For ES384.
+pub type P384PublicKey = EcPublicKey<12>;
+
+impl<const N: usize> EcPublicKey<N>
+where
+    Curve<N>: JwsCurve,
+{
+    /// The key from its big-endian affine coordinates, each exactly the field length (32 or
+    /// 48 bytes), checked to be a point of the curve.
+    pub fn from_coordinates(x: &[u8], y: &[u8]) -> Result<Self, PointError> {
+        Key::new(Curve::<N>::get(), x, y).map(EcPublicKey)
     }
 
-    /// ECDSA with SHA-384 over `message`; `signature` is r ‖ s, 96 bytes.
+    /// ECDSA with the curve's hash over `message`; `signature` is r ‖ s (64 or 96 bytes).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.0.verify_digest(&Sha384::digest(message), signature)
+        self.0.verify_digest(&Curve::<N>::digest(message), signature)
     }
 
-    /// Whether `signature` is 96 bytes with r and s in [1, n − 1].
+    /// Whether `signature` is r ‖ s of the right length with r and s in [1, n − 1]: the cheap
+    /// checks done before any math, also by the host path.
     pub fn signature_in_range(&self, signature: &[u8]) -> bool {
         self.0.scalars(signature).is_some()
     }
@@ -413,15 +415,12 @@ impl P384PublicKey {
 }
 
 /// The coordinates stay out of logs.
-impl fmt::Debug for P256PublicKey {
+impl<const N: usize> fmt::Debug for EcPublicKey<N>
+where
+    Curve<N>: JwsCurve,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("P256PublicKey")
-    }
-}
-
-impl fmt::Debug for P384PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("P384PublicKey")
+        write!(f, "{}PublicKey", Curve::<N>::NAME)
     }
 }
 
@@ -477,21 +476,21 @@ mod tests {
 
     #[test]
     fn p256_constants() {
-        let curve = p256_curve().unwrap();
+        let curve = <Curve<8>>::get().unwrap();
         assert_eq!((curve.p.bits(), curve.n.bits()), (256, 256));
         generator_checks(curve, &P256);
     }
 
     #[test]
     fn p384_constants() {
-        let curve = p384_curve().unwrap();
+        let curve = <Curve<12>>::get().unwrap();
         assert_eq!((curve.p.bits(), curve.n.bits()), (384, 384));
         generator_checks(curve, &P384);
     }
 
     #[test]
     fn key_encoding_and_lengths() {
-        let curve = p256_curve().unwrap();
+        let curve = <Curve<8>>::get().unwrap();
         let (gx, gy) = (hex(P256.gx).unwrap(), hex(P256.gy).unwrap());
         let key = P256PublicKey::from_coordinates(&gx, &gy).unwrap();
         assert_eq!(key.uncompressed_point(), [&[4u8][..], &gx, &gy].concat());
