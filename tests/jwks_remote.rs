@@ -83,6 +83,11 @@ fn first_fetch_holds_requests_then_resumes_them() {
     assert_eq!(second.outcome(), Outcome::Paused);
     assert_eq!(vm.tick_period(), Some(Duration::from_millis(1)), "a prompt tick starts the fetch");
     let call = only_call(&vm);
+    assert_eq!(
+        vm.tick_period(),
+        Some(Duration::from_millis(200)),
+        "the requests still waiting do not keep the tick short"
+    );
     assert_eq!(call.context_id, vm.root_id().unwrap(), "fetches belong to the root context");
     assert_eq!(
         (call.cluster.as_str(), call.method(), call.path(), call.authority()),
@@ -107,7 +112,10 @@ fn no_keys_in_time_is_503_not_401() {
     let (proxy, vm) = setup();
     let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
     assert_eq!(req.outcome(), Outcome::Paused);
-    vm.advance_ticking(Duration::from_millis(1800));
+    // One prompt tick starts the fetch; then the normal period, not one tick per millisecond
+    // re-deciding the waiting request.
+    let ticks = vm.advance_ticking(Duration::from_millis(1800));
+    assert!(ticks <= 10, "{ticks} ticks in 1.8 s while a request waited");
     assert_eq!(req.outcome(), Outcome::Paused, "still within the fetch timeout");
     vm.advance_ticking(Duration::from_millis(400));
     assert_eq!(req.status(), 503);

@@ -1,6 +1,6 @@
 //! One HTTP request: decide, apply; pause while keys are fetched.
 
-use super::state::{send_reply, Filter, Step};
+use super::state::{send_reply, Attempt, Filter, Step};
 use crate::host::HostRequest;
 use crate::status::Rejection;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -34,7 +34,7 @@ impl HttpContext for Http {
             send_reply(Rejection::JwksUnavailable, &HostRequest::default());
             return Action::Pause;
         };
-        match filter.process(self.context_id, false) {
+        match filter.process(self.context_id, Attempt::First) {
             Step::Continue => Action::Continue,
             Step::Replied => Action::Pause,
             Step::Wait => {

@@ -61,6 +61,17 @@ struct Waiter {
     deadline_ms: u64,
 }
 
+/// Whether a decision is a request's first or a paused request looked at again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// From `on_http_request_headers`: keys it needs are fetched on a prompt tick.
+    First,
+    /// On a tick or a fetch's answer; `give_up` once its deadline has passed. Its fetch was
+    /// already asked for, so it never shortens the tick: else every waiting request would be
+    /// decided again, and shared data read, every millisecond until the keys come.
+    Again { give_up: bool },
+}
+
 /// What became of a request.
 pub enum Step {
     Continue,
@@ -95,8 +106,9 @@ impl Filter {
     }
 
     /// Decides for the current (effective) request and applies the outcome.
-    pub fn process(&self, context_id: u32, give_up: bool) -> Step {
+    pub fn process(&self, context_id: u32, attempt: Attempt) -> Step {
         let now_ms = host::now_ms();
+        let give_up = attempt == Attempt::Again { give_up: true };
         let keys = RequestKeys { keys: &self.keys, now_ms, give_up, refetch: RefCell::new(Vec::new()) };
         let auth = Authenticator {
             config: &self.config,
@@ -145,7 +157,7 @@ impl Filter {
                     }
                 }
                 drop(wanted);
-                if !self.prompt.replace(true) {
+                if attempt == Attempt::First && !self.prompt.replace(true) {
                     set_tick(PROMPT_TICK);
                 }
                 Step::Wait
@@ -382,7 +394,7 @@ impl Filter {
             if hostcalls::set_effective_context(w.context_id).is_err() {
                 continue;
             }
-            match self.process(w.context_id, now >= w.deadline_ms) {
+            match self.process(w.context_id, Attempt::Again { give_up: now >= w.deadline_ms }) {
                 Step::Continue => {
                     if let Err(status) = hostcalls::resume_http_request() {
                         log::warn!("jwt_authn_wasm: could not resume request {}: {status:?}", w.context_id);
