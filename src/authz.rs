@@ -8,20 +8,39 @@ use crate::rules::{Authz, ClaimTest, TenantSource};
 use crate::status::Rejection;
 use serde_json::{Map, Value};
 
-/// Whether `claims` grant what `authz` asks for this request.
-pub fn authorize(authz: &Authz, claims: &Map<String, Value>, req: &dyn RequestView) -> Result<(), Rejection> {
+/// A request header authorization took the tenant from, with the value it authorized: the
+/// upstream is sent exactly that value. Envoy shows a filter only the first of repeated
+/// headers, and an upstream may read another one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantHeader {
+    pub name: String,
+    pub value: String,
+}
+
+/// Whether `claims` grant what `authz` asks for this request; on success, the tenant header
+/// to pin, if the tenant came from one.
+pub fn authorize(
+    authz: &Authz,
+    claims: &Map<String, Value>,
+    req: &dyn RequestView,
+) -> Result<Option<TenantHeader>, Rejection> {
     // Roles and permissions live at the top level (project-wide) or, with a tenant, under
     // `tenants.<id>`; a tenant the token does not list is refused outright.
-    let scope = match &authz.tenant {
-        None => claims,
+    let (scope, pin) = match &authz.tenant {
+        None => (claims, None),
         Some(source) => {
             let tenant = tenant_of(source, claims, req).ok_or(Rejection::TenantNotAllowed)?;
-            claims
+            let scope = claims
                 .get("tenants")
                 .and_then(Value::as_object)
                 .and_then(|t| t.get(&tenant))
                 .and_then(Value::as_object)
-                .ok_or(Rejection::TenantNotAllowed)?
+                .ok_or(Rejection::TenantNotAllowed)?;
+            let pin = match source {
+                TenantSource::Header(name) => Some(TenantHeader { name: name.clone(), value: tenant }),
+                _ => None,
+            };
+            (scope, pin)
         }
     };
     let roles = strings(scope, "roles");
@@ -50,7 +69,7 @@ pub fn authorize(authz: &Authz, claims: &Map<String, Value>, req: &dyn RequestVi
             return Err(Rejection::ClaimMismatch);
         }
     }
-    Ok(())
+    Ok(pin)
 }
 
 fn tenant_of(source: &TenantSource, claims: &Map<String, Value>, req: &dyn RequestView) -> Option<String> {
@@ -108,7 +127,7 @@ mod tests {
         .clone()
     }
     fn check(a: Authz, r: &Req) -> Result<(), Rejection> {
-        authorize(&a, &claims(), r)
+        authorize(&a, &claims(), r).map(|_| ())
     }
     fn strs(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -154,6 +173,21 @@ mod tests {
             ..Authz::default()
         };
         assert_eq!(check(perms, &r), Ok(()));
+    }
+
+    #[test]
+    fn a_tenant_from_a_header_is_pinned_to_what_was_authorized() {
+        let r = req(&[("x-tenant-id", "T1"), (":path", "/tenants/T1/orders")]);
+        let admin = |tenant| Authz { roles: strs(&["admin"]), tenant: Some(tenant), ..Authz::default() };
+        assert_eq!(
+            authorize(&admin(TenantSource::Header("x-tenant-id".into())), &claims(), &r),
+            Ok(Some(TenantHeader { name: "x-tenant-id".into(), value: "T1".into() }))
+        );
+        for other in [TenantSource::PathSegment(1), TenantSource::Claim("dct".into()), TenantSource::Fixed("T1".into())]
+        {
+            assert_eq!(authorize(&admin(other), &claims(), &r), Ok(None));
+        }
+        assert_eq!(authorize(&Authz::default(), &claims(), &r), Ok(None));
     }
 
     #[test]

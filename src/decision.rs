@@ -5,7 +5,7 @@
 //! Order per token (RFC 8725): size, structure and the `alg` allow-list, then key
 //! selection, then the signature, and only then the claims.
 
-use crate::authz::authorize;
+use crate::authz::{authorize, TenantHeader};
 use crate::claims::{self, ClaimPolicy};
 use crate::config::{Config, Provider, ProviderId};
 use crate::crypto::SignatureVerifier;
@@ -46,9 +46,15 @@ pub struct Verified {
     pub location: Location,
     /// Its claims and payload, shared with the verified-token cache.
     pub token: Entry,
+    /// Tenant headers its authorization read, sent upstream as the values authorized.
+    pub tenant_headers: Vec<TenantHeader>,
 }
 
 impl Verified {
+    fn new(provider: ProviderId, location: Location, token: Entry) -> Verified {
+        Verified { provider, location, token, tenant_headers: Vec::new() }
+    }
+
     /// `sub`, for logs.
     pub fn subject(&self) -> Option<&str> {
         self.token.claims.get("sub").and_then(Value::as_str)
@@ -163,15 +169,22 @@ impl<'a> Authenticator<'a> {
             Requirement::Authorized(inner, authz) => match self.eval(inner, req) {
                 // Anonymous requests cannot be authorized: no token is a 401, not a 403.
                 Outcome::Ok(verified) if verified.is_empty() => Outcome::Fail(Rejection::TokenMissing),
-                Outcome::Ok(verified) => {
-                    let mut refusal = Rejection::TokenMissing;
-                    for v in &verified {
+                Outcome::Ok(mut verified) => {
+                    let mut refusal = Some(Rejection::TokenMissing);
+                    for v in &mut verified {
                         match authorize(authz, &v.token.claims, req) {
-                            Ok(()) => return Outcome::Ok(verified),
-                            Err(e) => refusal = e,
+                            Ok(pin) => {
+                                v.tenant_headers.extend(pin);
+                                refusal = None;
+                                break;
+                            }
+                            Err(e) => refusal = Some(e),
                         }
                     }
-                    Outcome::Fail(refusal)
+                    match refusal {
+                        None => Outcome::Ok(verified),
+                        Some(e) => Outcome::Fail(e),
+                    }
                 }
                 other => other,
             },
@@ -228,7 +241,7 @@ impl<'a> Authenticator<'a> {
             if matches!(self.keys.lookup(id, None), KeyLookup::Ready(_)) {
                 self.note(None, &hit.claims);
                 return match claims::validate(&hit.claims, &policy, self.now) {
-                    Ok(()) => Outcome::Ok(vec![Verified { provider: id, location: found.location, token: hit }]),
+                    Ok(()) => Outcome::Ok(vec![Verified::new(id, found.location, hit)]),
                     Err(e) => {
                         if let Some(c) = cache {
                             c.remove(&found.token);
@@ -259,7 +272,7 @@ impl<'a> Authenticator<'a> {
         if let Some(c) = cache {
             c.insert(&found.token, entry.clone());
         }
-        Outcome::Ok(vec![Verified { provider: id, location: found.location, token: entry }])
+        Outcome::Ok(vec![Verified::new(id, found.location, entry)])
     }
 }
 
@@ -286,7 +299,8 @@ fn worse(current: Option<Rejection>, new: Rejection) -> Rejection {
 /// Request changes that follow an allowed decision.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Mutations {
-    /// Identity headers to set (replacing any value).
+    /// Headers to set, replacing every value the client sent: identity headers, and tenant
+    /// headers as authorized.
     pub set: Vec<(String, String)>,
     /// Headers to remove (tokens not forwarded).
     pub remove: Vec<String>,
@@ -320,6 +334,9 @@ pub fn mutations(config: &Config, verified: &[Verified], req: &dyn RequestView) 
                 });
             }
             m.set.push((h.clone(), value));
+        }
+        for t in &v.tenant_headers {
+            m.set.push((t.name.clone(), t.value.clone()));
         }
         if !p.forward {
             match &v.location {

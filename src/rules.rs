@@ -31,6 +31,25 @@ pub enum Requirement {
     Authorized(Box<Requirement>, Authz),
 }
 
+impl Requirement {
+    /// The request headers tenant authorization reads, anywhere in this requirement.
+    pub fn tenant_headers(&self) -> Vec<&str> {
+        match self {
+            Requirement::Any(list) | Requirement::All(list) => {
+                list.iter().flat_map(Requirement::tenant_headers).collect()
+            }
+            Requirement::Authorized(inner, authz) => {
+                let mut out = inner.tenant_headers();
+                if let Some(TenantSource::Header(h)) = &authz.tenant {
+                    out.push(h.as_str());
+                }
+                out
+            }
+            Requirement::Provider { .. } | Requirement::AllowMissing | Requirement::AllowMissingOrFailed => Vec::new(),
+        }
+    }
+}
+
 /// What a verified token must also grant (Descope's `validate_roles` and friends).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Authz {

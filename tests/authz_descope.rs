@@ -153,6 +153,18 @@ fn each_requirement_type_passes_and_fails_with_insufficient_scope() {
     // A tenant header naming a tenant the token lacks; no header at all.
     assert_eq!(code(&call(&vm, "GET", "/header", &full, &[("x-tenant-id", "T9")])), "forbidden_tenant");
     assert_eq!(code(&call(&vm, "GET", "/header", &full, &[])), "forbidden_tenant");
+    // Repeated: Envoy shows the filter the first value only; the upstream gets exactly the
+    // tenant that was authorized, not a second value nobody checked.
+    let repeated = |token: &str, tenants: [&str; 2]| {
+        let mut h = get("/header");
+        h.push(bearer(token));
+        h.extend(tenants.map(|t| ("x-tenant-id", t.to_string())));
+        let req = vm.request(&headers(&h));
+        (req.status(), req.header_values("x-tenant-id"))
+    };
+    assert_eq!(repeated(&full, ["T1", "T2"]), (200, vec!["T1".to_string()]));
+    assert_eq!(repeated(&thin, ["T2", "T1"]).0, 403, "T2 is checked, where the thin token is no admin");
+    assert_eq!(repeated(&thin, ["T1", "T2"]).0, 403, "the thin token has no T1");
     // Authentication failures stay 401 on authorized routes.
     let r = call(&vm, "GET", "/roles", "garbage", &[]);
     assert_eq!((r.0, code(&r).as_str()), (401, "jwt_malformed"));

@@ -612,6 +612,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let identity_headers = collect_identity_headers(&providers)?;
+    check_tenant_headers(&rules, &providers, &identity_headers)?;
     Ok(Config {
         providers,
         rules,
@@ -1009,6 +1010,33 @@ fn collect_identity_headers(providers: &[Provider]) -> Result<Vec<String>, Confi
         }
     }
     Ok(out)
+}
+
+/// A tenant read from a header the filter itself rewrites would be authorized on the
+/// client's value while the upstream gets another (an identity header is replaced after the
+/// decision, a token header may be removed): refused.
+#[inline(never)]
+fn check_tenant_headers(rules: &[Rule], providers: &[Provider], identity: &[String]) -> Result<(), ConfigError> {
+    for (i, rule) in rules.iter().enumerate() {
+        for h in rule.requirement.iter().flat_map(Requirement::tenant_headers) {
+            let token_source = providers
+                .iter()
+                .find(|p| p.locations.iter().any(|l| matches!(l, Location::Header { name, .. } if name == h)));
+            let clash = match token_source {
+                Some(p) => format!("a token source of provider {}", p.name),
+                None if identity.iter().any(|x| x == h) => "an identity header this filter writes".to_owned(),
+                None => continue,
+            };
+            return Err(ConfigError::new(
+                format!("rules[{i}].requires"),
+                format!(
+                    "tenant header `{h}` is also {clash}: the tenant would be authorized on one value and the \
+                     upstream sent another; take the tenant from the token (`{{\"claim\": \"dct\"}}`) or another header"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[inline(never)]
@@ -1605,5 +1633,27 @@ mod tests {
             |v| v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-a", "claim_name": "a.{}"}]),
             "claim path",
         );
+    }
+
+    #[test]
+    fn a_tenant_header_is_not_one_the_filter_rewrites() {
+        let with_tenant = |header: &str| {
+            let mut v = base();
+            v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-tenant-id", "claim_name": "dct"}]);
+            v["rules"] = json!([
+                {"match": {"prefix": "/public"}},
+                {"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+                    {"provider_name": "p"},
+                    {"provider_name": "p", "roles": ["admin"], "tenant": {"header": header}}
+                ]}}}
+            ]);
+            parse(&v)
+        };
+        let e = with_tenant("X-Tenant-Id").unwrap_err().to_string();
+        assert!(e.contains("`rules[1].requires`: tenant header `x-tenant-id` is also an identity header"), "{e}");
+        assert!(e.contains(r#"{"claim": "dct"}"#), "{e}");
+        let e = with_tenant("authorization").unwrap_err().to_string();
+        assert!(e.contains("`authorization` is also a token source of provider p"), "{e}");
+        assert!(with_tenant("x-org").is_ok());
     }
 }
