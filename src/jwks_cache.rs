@@ -35,7 +35,10 @@ fn ms(d: Duration) -> u64 {
 impl Policy {
     pub fn new(cache_duration: Duration, fetch_timeout: Duration) -> Policy {
         Policy {
-            cache_duration_ms: ms(cache_duration),
+            // Capped by the staleness bound: keys are refreshed before they stop being used,
+            // else a longer duration (as pasted jwt_authn configurations may carry) would leave
+            // no usable keys between the bound and the refresh.
+            cache_duration_ms: ms(cache_duration.min(DEFAULT_MAX_STALENESS)),
             fetch_timeout_ms: ms(fetch_timeout),
             max_staleness_ms: ms(DEFAULT_MAX_STALENESS),
             refetch_interval_ms: ms(DEFAULT_REFETCH_INTERVAL),
@@ -302,6 +305,17 @@ mod tests {
         ] {
             assert_eq!(Record::decode(bad), None, "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn a_cache_duration_beyond_the_staleness_bound_still_refreshes_in_time() {
+        let p = Policy::new(Duration::from_secs(48 * 3600), Duration::from_secs(2));
+        let mut rec = Record::default();
+        rec.succeed(0, "{}".into(), &p);
+        let day = 24 * 3600 * 1000;
+        assert!(rec.usable(day, &p) && !rec.usable(day + 1, &p));
+        assert!(rec.due(day * 9 / 10), "refreshed while the keys are still in use");
+        assert!(!rec.due(day * 9 / 10 - 1));
     }
 
     #[test]

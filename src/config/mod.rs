@@ -23,6 +23,7 @@ pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 pub const DEFAULT_CACHE_DURATION: Duration = Duration::from_secs(600);
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// JSON nesting allowed in a token header or payload. Real tokens nest 3-4 deep.
 pub const DEFAULT_MAX_JSON_DEPTH: usize = 16;
 const MAX_REQUIREMENT_DEPTH: usize = 8;
@@ -855,8 +856,10 @@ fn compile_remote(field: &str, r: RawRemoteJwks, discovery: Option<Discovery>) -
         Some(t) => parse_duration(&format!("{field}.http_uri.timeout"), &t)?,
         None => DEFAULT_FETCH_TIMEOUT,
     };
-    if timeout.is_zero() {
-        return Err(ConfigError::new(format!("{field}.http_uri.timeout"), "must be greater than 0s"));
+    // Envoy takes the timeout in whole milliseconds, 0 meaning none; requests wait at most
+    // this long for the first keys.
+    if !(Duration::from_millis(1)..=MAX_FETCH_TIMEOUT).contains(&timeout) {
+        return Err(ConfigError::new(format!("{field}.http_uri.timeout"), "must be between 0.001s and 60s"));
     }
     let cache_duration = match r.cache_duration {
         Some(d) => parse_duration(&format!("{field}.cache_duration"), &d)?,
@@ -1440,6 +1443,11 @@ mod tests {
         rejects(remote("https:///k", json!({})), "no valid host");
         rejects(remote("https://x/k", json!({"cache_duration": "10m"})), "cache_duration");
         rejects(remote("https://x/k", json!({"cache_duration": "0.5s"})), "at least 1s");
+        // Envoy counts whole milliseconds and reads 0 as no timeout at all.
+        for t in ["0s", "0.0005s", "60.001s", "4294967.296s"] {
+            let http_uri = json!({"http_uri": {"uri": "https://x/k", "cluster": "c", "timeout": t}});
+            rejects(remote("https://x/k", http_uri), "between 0.001s and 60s");
+        }
     }
 
     #[test]
