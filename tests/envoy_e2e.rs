@@ -253,13 +253,18 @@ fn wasm_filter_descope_preset_authorization_and_stats() {
     assert_eq!(envoy.get("/orders", &[]).status, 401);
     assert_eq!(envoy.get("/orders", &[("authorization", &bearer(&tamper_signature(&token)))]).status, 401);
     assert_eq!(envoy.get("/healthz", &[]).status, 200);
+    // The public exact path cannot be borrowed by a protected one: dot segments are
+    // normalised first, and an encoded slash is unescaped and redirected, never forwarded.
+    assert_eq!(envoy.get("/healthz/../orders", &[]).status, 401);
+    let r = envoy.get("/healthz%2F..%2Forders", &[]);
+    assert_eq!(r.status, 307, "{}", r.text());
 
     let stats = envoy.admin_stats("jwt_authn_wasm");
     let stat = |name: &str| stats.get(&format!("wasmcustom.jwt_authn_wasm.{name}")).cloned().unwrap_or_default();
     assert_eq!(stat("allowed"), "3", "{stats:#?}");
     assert_eq!(stat("denied.forbidden_roles"), "1");
     assert_eq!(stat("denied.forbidden_tenant"), "1");
-    assert_eq!(stat("denied.jwt_missing"), "1");
+    assert_eq!(stat("denied.jwt_missing"), "2");
     assert_eq!(stat("denied.jwt_signature_invalid"), "1");
     assert_eq!(stat("jwks_fetch.ok"), "1");
     assert_eq!(stat("jwks.descope.keys"), idp.keys().len().to_string());
