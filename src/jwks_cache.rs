@@ -83,6 +83,10 @@ pub struct Record {
     pub last_error: Option<String>,
     /// With OIDC discovery: the `jwks_uri` the discovery document named.
     pub jwks_uri: Option<String>,
+    /// The latest claim, numbered: only its own fetch's answer may complete it. An answer
+    /// arriving after its claim expired and another VM claimed is dropped, so it can neither
+    /// end the newer fetch early nor record a failure over its success.
+    pub claim: u64,
 }
 
 impl Record {
@@ -102,6 +106,8 @@ impl Record {
             completed: number("completed")?,
             last_error: text("last_error"),
             jwks_uri: text("jwks_uri"),
+            // Absent in records of earlier versions of the plugin.
+            claim: number("claim").unwrap_or(0),
         })
     }
 
@@ -116,6 +122,7 @@ impl Record {
             ("in_flight_until", Some(self.in_flight_until)),
             ("last_refetch_at", self.last_refetch_at),
             ("completed", Some(self.completed)),
+            ("claim", Some(self.claim)),
         ];
         for (k, v) in numbers {
             if let Some(v) = v {
@@ -150,17 +157,43 @@ impl Record {
         self.jwks.is_some() && now <= self.fetched_at.saturating_add(policy.max_staleness_ms)
     }
 
-    /// Claims the fetch. Slightly longer than the call timeout, so a VM that dies mid-fetch
-    /// only delays the next one.
+    /// Claims the fetch for one call: slightly longer than its timeout, so a VM that dies
+    /// mid-fetch only delays the next one.
     pub fn begin(&mut self, now: u64, policy: &Policy, refetch: bool) {
-        self.in_flight_until = now.saturating_add(policy.fetch_timeout_ms).saturating_add(1000);
+        self.claim = self.claim.wrapping_add(1);
+        self.extend(now, policy);
         if refetch {
             self.last_refetch_at = Some(now);
         }
     }
 
-    /// A good document arrived (already checked to hold at least one usable key).
-    pub fn succeed(&mut self, now: u64, body: String, policy: &Policy) {
+    fn extend(&mut self, now: u64, policy: &Policy) {
+        self.in_flight_until = now.saturating_add(policy.fetch_timeout_ms).saturating_add(1000);
+    }
+
+    /// Whether `claim` is still the latest: nobody claimed after it (its own expiry alone
+    /// does not matter, the answer is then still the newest there is).
+    fn holds(&self, claim: u64) -> bool {
+        self.claim == claim
+    }
+
+    /// OIDC discovery named the JWKS: remembered, and the claim extended for the second call.
+    /// `false` (nothing changed) if the claim is no longer this fetch's.
+    pub fn discovered(&mut self, claim: u64, now: u64, jwks_uri: String, policy: &Policy) -> bool {
+        if !self.holds(claim) {
+            return false;
+        }
+        self.jwks_uri = Some(jwks_uri);
+        self.extend(now, policy);
+        true
+    }
+
+    /// A good document arrived (already checked to hold at least one usable key). `false`
+    /// (nothing changed) if the claim is no longer this fetch's.
+    pub fn succeed(&mut self, claim: u64, now: u64, body: String, policy: &Policy) -> bool {
+        if !self.holds(claim) {
+            return false;
+        }
         if self.jwks.as_deref() != Some(body.as_str()) {
             self.version = self.version.saturating_add(1);
             self.jwks = Some(body);
@@ -170,14 +203,20 @@ impl Record {
         self.next_fetch_at = now.saturating_add(policy.refresh_after_ms());
         self.finish();
         self.last_error = None;
+        true
     }
 
-    /// The fetch failed: keep the last good document and retry after a backoff.
-    pub fn fail(&mut self, now: u64, reason: String, policy: &Policy, jitter: u64) {
+    /// The fetch failed: keep the last good document and retry after a backoff. `false`
+    /// (nothing changed) if the claim is no longer this fetch's.
+    pub fn fail(&mut self, claim: u64, now: u64, reason: String, policy: &Policy, jitter: u64) -> bool {
+        if !self.holds(claim) {
+            return false;
+        }
         self.failures = self.failures.saturating_add(1);
         self.next_fetch_at = now.saturating_add(policy.backoff_ms(self.failures, jitter));
         self.finish();
         self.last_error = Some(reason);
+        true
     }
 
     fn finish(&mut self) {
@@ -292,6 +331,7 @@ mod tests {
             completed: 6,
             last_error: Some("status 503 \"x\"".into()),
             jwks_uri: Some("https://idp/keys".into()),
+            claim: 7,
         };
         for rec in [full, Record::default()] {
             assert_eq!(Record::decode(&rec.encode()), Some(rec));
@@ -311,11 +351,45 @@ mod tests {
     fn a_cache_duration_beyond_the_staleness_bound_still_refreshes_in_time() {
         let p = Policy::new(Duration::from_secs(48 * 3600), Duration::from_secs(2));
         let mut rec = Record::default();
-        rec.succeed(0, "{}".into(), &p);
+        rec.succeed(rec.claim, 0, "{}".into(), &p);
         let day = 24 * 3600 * 1000;
         assert!(rec.usable(day, &p) && !rec.usable(day + 1, &p));
         assert!(rec.due(day * 9 / 10), "refreshed while the keys are still in use");
         assert!(!rec.due(day * 9 / 10 - 1));
+    }
+
+    #[test]
+    fn an_answer_after_another_claim_changes_nothing() {
+        let s = Store::default();
+        let p = policy();
+        let a = try_claim(&s, "k", 0, &p, false).unwrap().claim;
+        // A's call outlived its claim (2 s timeout + 1 s): B claims and fetches.
+        let b = try_claim(&s, "k", 3_000, &p, false).unwrap().claim;
+        assert_ne!(a, b);
+        let before = load(&s, "k").0;
+        // A's late failure neither ends B's claim nor records a failure.
+        let rec = update(&s, "k", |r| r.fail(a, 3_500, "late".into(), &p, 0)).unwrap();
+        assert_eq!(rec, before);
+        assert!(!claim(&s, "k", 3_500, &p, false), "B's fetch is still under way");
+        assert!(update(&s, "k", |r| r.succeed(b, 4_000, "{\"keys\":[1]}".into(), &p)).unwrap().usable(4_000, &p));
+        // A's late success after B's: dropped, B's document stays.
+        let rec = update(&s, "k", |r| r.succeed(a, 4_100, "{\"keys\":[2]}".into(), &p)).unwrap();
+        assert_eq!(rec.jwks.as_deref(), Some("{\"keys\":[1]}"));
+        assert_eq!((rec.version, rec.fetched_at), (1, 4_000));
+    }
+
+    #[test]
+    fn discovery_extends_the_claim_for_the_second_call() {
+        let s = Store::default();
+        let p = policy();
+        let a = try_claim(&s, "k", 0, &p, false).unwrap().claim;
+        let rec = update(&s, "k", |r| r.discovered(a, 2_500, "https://idp/keys".into(), &p)).unwrap();
+        assert_eq!((rec.in_flight_until, rec.jwks_uri.as_deref()), (5_500, Some("https://idp/keys")));
+        assert!(!claim(&s, "k", 5_499, &p, false));
+        // A claim that lost its place does not get it back.
+        let b = try_claim(&s, "k", 5_500, &p, false).unwrap().claim;
+        let rec = update(&s, "k", |r| r.discovered(a, 5_600, "https://elsewhere/keys".into(), &p)).unwrap();
+        assert_eq!((rec.claim, rec.in_flight_until), (b, 8_500));
     }
 
     #[test]
@@ -336,7 +410,7 @@ mod tests {
         let p = policy();
         assert!(claim(&s, "k", 0, &p, false));
         let rec = update(&s, "k", |r| {
-            r.succeed(10, "{\"keys\":[1]}".into(), &p);
+            r.succeed(r.claim, 10, "{\"keys\":[1]}".into(), &p);
             true
         })
         .unwrap();
@@ -344,13 +418,13 @@ mod tests {
         assert!(!claim(&s, "k", 500_000, &p, false));
         assert!(claim(&s, "k", 540_010, &p, false));
         let rec = update(&s, "k", |r| {
-            r.succeed(540_020, "{\"keys\":[1]}".into(), &p);
+            r.succeed(r.claim, 540_020, "{\"keys\":[1]}".into(), &p);
             true
         })
         .unwrap();
         assert_eq!(rec.version, 1, "same document: no re-parse anywhere");
         let rec = update(&s, "k", |r| {
-            r.succeed(540_030, "{\"keys\":[2]}".into(), &p);
+            r.succeed(r.claim, 540_030, "{\"keys\":[2]}".into(), &p);
             true
         })
         .unwrap();
@@ -361,10 +435,10 @@ mod tests {
     fn failure_backs_off_exponentially_keeps_keys_until_max_staleness() {
         let p = policy();
         let mut r = Record::default();
-        r.succeed(0, "{}".into(), &p);
+        r.succeed(r.claim, 0, "{}".into(), &p);
         let mut delays = Vec::new();
         for i in 0..10 {
-            r.fail(1_000 * i, "boom".into(), &p, 0);
+            r.fail(r.claim, 1_000 * i, "boom".into(), &p, 0);
             delays.push(r.next_fetch_at - 1_000 * i);
         }
         assert_eq!(delays, vec![500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000, 30_000]);
@@ -374,7 +448,7 @@ mod tests {
         // Jitter spreads the second half of the delay.
         assert_eq!(p.backoff_ms(1, 999), 999);
         assert_eq!(p.backoff_ms(100, 500), 45_000);
-        r.succeed(5, "{}".into(), &p);
+        r.succeed(r.claim, 5, "{}".into(), &p);
         assert_eq!(r.failures, 0);
     }
 
@@ -383,13 +457,13 @@ mod tests {
         let s = Store::default();
         let p = policy();
         update(&s, "k", |r| {
-            r.succeed(0, "{}".into(), &p);
+            r.succeed(r.claim, 0, "{}".into(), &p);
             true
         });
         assert!(claim(&s, "k", 1_000, &p, true));
         assert!(!claim(&s, "k", 1_001, &p, true), "in flight");
         update(&s, "k", |r| {
-            r.succeed(1_500, "{}".into(), &p);
+            r.succeed(r.claim, 1_500, "{}".into(), &p);
             true
         });
         assert!(!claim(&s, "k", 30_999, &p, true), "rate limited");

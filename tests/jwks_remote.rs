@@ -248,15 +248,16 @@ fn two_vms_share_one_fetch() {
     assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.ok"), Some(1));
 }
 
+fn discovery(issuer: &str) -> Value {
+    config_with(json!({
+        "issuer": issuer,
+        "oidc_discovery": {"http_uri": {"uri": "https://idp.example.com/.well-known/openid-configuration", "cluster": "idp", "timeout": "2s"}},
+        "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}]
+    }))
+}
+
 #[test]
 fn oidc_discovery_finds_the_jwks_and_checks_the_issuer() {
-    let discovery = |issuer: &str| {
-        config_with(json!({
-            "issuer": issuer,
-            "oidc_discovery": {"http_uri": {"uri": "https://idp.example.com/.well-known/openid-configuration", "cluster": "idp", "timeout": "2s"}},
-            "claim_to_headers": [{"header_name": "x-jwt-sub", "claim_name": "sub"}]
-        }))
-    };
     let proxy = MockProxy::new();
     proxy.set_clusters(&["idp"]);
     let vm = vm_with(&proxy, &discovery(ISSUER));
@@ -279,9 +280,36 @@ fn oidc_discovery_finds_the_jwks_and_checks_the_issuer() {
     vm.respond(only_call(&vm).token, 200, &[], doc.as_bytes());
     vm.tick();
     assert!(vm.pending_calls().is_empty(), "no JWKS fetched from an unverified document");
-    vm.advance_ticking(Duration::from_millis(2200));
+    // With discovery a request may wait for two calls' timeouts (the document, then the JWKS).
+    vm.advance_ticking(Duration::from_millis(3900));
+    assert_eq!(req.outcome(), Outcome::Paused);
+    vm.advance_ticking(Duration::from_millis(300));
     assert_eq!(req.status(), 503);
     assert!(vm.logged("names issuer"));
+}
+
+#[test]
+fn a_slow_discovery_and_jwks_fetch_is_still_one_fetch_across_workers() {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp"]);
+    let (one, two) = (vm_with(&proxy, &discovery(ISSUER)), vm_with(&proxy, &discovery(ISSUER)));
+    let token = mint(&key_a(), claims(&proxy, "u"));
+    let first = send(&one, &token);
+    let call = only_call(&one);
+    proxy.advance(Duration::from_millis(1500));
+    let doc = json!({"issuer": ISSUER, "jwks_uri": "https://keys.example.com/v2/keys/P1"}).to_string();
+    one.respond(call.token, 200, &[], doc.as_bytes());
+    let jwks_call = only_call(&one);
+    // Past the first call's claim (2 s timeout + 1 s), within the second's.
+    proxy.advance(Duration::from_millis(2000));
+    let second = send(&two, &token);
+    two.tick();
+    assert!(two.pending_calls().is_empty(), "the first worker's JWKS call is still under way");
+    serve(&one, &jwks_call, &[&key_a()]);
+    assert_eq!(first.status(), 200);
+    two.tick();
+    assert_eq!(second.status(), 200, "picked up from shared data");
+    assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.ok"), Some(1));
 }
 
 #[test]

@@ -16,7 +16,7 @@ pub enum ProviderKeys {
 pub struct Remote {
     pub provider: String,
     pub source: RemoteJwks,
-    /// Shared-data key: one record per JWKS URI, so providers naming the same URI share it.
+    /// Shared-data key, see [`shared_key`].
     pub key: String,
     pub policy: Policy,
     /// The record as last read (its `jwks` body dropped once parsed).
@@ -26,6 +26,13 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// How long a request may wait for this provider's first keys: one call's timeout, two
+    /// with OIDC discovery (the document, then the JWKS it names).
+    pub fn wait_limit_ms(&self) -> u64 {
+        let calls = if self.source.discovery.is_some() { 2 } else { 1 };
+        self.policy.fetch_timeout_ms.saturating_mul(calls)
+    }
+
     pub fn key_count(&self) -> usize {
         self.set.as_ref().map_or(0, |s| s.keys.len())
     }
@@ -66,6 +73,16 @@ impl Remote {
     }
 }
 
+/// One shared record per JWKS source, so providers naming the same one share it. With OIDC
+/// discovery the expected issuer is part of it: a document accepted for one issuer must not
+/// serve a provider expecting another.
+fn shared_key(r: &RemoteJwks) -> String {
+    match &r.discovery {
+        None => format!("jwt_authn_wasm.jwks|{}|{}", r.cluster, r.uri),
+        Some(d) => format!("jwt_authn_wasm.jwks|{}|{}|{}", r.cluster, r.uri, d.issuer),
+    }
+}
+
 pub fn build(config: &Config) -> Vec<RefCell<ProviderKeys>> {
     config
         .providers
@@ -75,7 +92,7 @@ pub fn build(config: &Config) -> Vec<RefCell<ProviderKeys>> {
                 JwksSource::Local(set) => ProviderKeys::Local(set.clone()),
                 JwksSource::Remote(r) => ProviderKeys::Remote(Box::new(Remote {
                     provider: p.name.clone(),
-                    key: format!("jwt_authn_wasm.jwks|{}|{}", r.cluster, r.uri),
+                    key: shared_key(r),
                     policy: Policy::new(r.cache_duration, r.timeout),
                     source: r.clone(),
                     record: Record::default(),

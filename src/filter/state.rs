@@ -46,6 +46,8 @@ struct Call {
     token: u32,
     provider: ProviderId,
     stage: Stage,
+    /// The shared record's claim this fetch runs under.
+    claim: u64,
 }
 
 /// With OIDC discovery a fetch is two calls: the document, then the JWKS it names.
@@ -180,7 +182,7 @@ impl Filter {
         self.keys
             .iter()
             .filter_map(|k| match &*k.borrow() {
-                ProviderKeys::Remote(r) => Some(r.policy.fetch_timeout_ms),
+                ProviderKeys::Remote(r) => Some(r.wait_limit_ms()),
                 ProviderKeys::Local(_) => None,
             })
             .max()
@@ -231,21 +233,22 @@ impl Filter {
         let Some(record) = jwks_cache::try_claim(&HostStore, &r.key, now, &r.policy, refetch) else {
             return;
         };
+        let claim = record.claim;
         // Discover again when nothing was discovered yet or the last fetch failed: the
         // JWKS may have moved.
         let discovered = record.jwks_uri.as_deref().filter(|_| record.failures == 0);
         match (&r.source.discovery, discovered) {
-            (Some(_), None) => self.dispatch(provider, r, Stage::Discovery, &r.source.authority, &r.source.path),
+            (Some(_), None) => self.dispatch(provider, r, claim, Stage::Discovery, &r.source.authority, &r.source.path),
             (Some(_), Some(uri)) => match split_uri("jwks_uri", uri) {
-                Ok((authority, path)) => self.dispatch(provider, r, Stage::Jwks, &authority, &path),
-                Err(e) => self.record_failure(r, now, e.to_string()),
+                Ok((authority, path)) => self.dispatch(provider, r, claim, Stage::Jwks, &authority, &path),
+                Err(e) => self.record_failure(r, claim, now, e.to_string()),
             },
-            (None, _) => self.dispatch(provider, r, Stage::Jwks, &r.source.authority, &r.source.path),
+            (None, _) => self.dispatch(provider, r, claim, Stage::Jwks, &r.source.authority, &r.source.path),
         }
         log::debug!("jwt_authn_wasm: provider {}: fetching keys (unknown-kid refetch: {refetch})", r.provider);
     }
 
-    fn dispatch(&self, provider: ProviderId, r: &Remote, stage: Stage, authority: &str, path: &str) {
+    fn dispatch(&self, provider: ProviderId, r: &Remote, claim: u64, stage: Stage, authority: &str, path: &str) {
         let headers = vec![
             (":method", "GET"),
             (":path", path),
@@ -254,22 +257,19 @@ impl Filter {
             ("user-agent", "jwt-authn-wasm"),
         ];
         match hostcalls::dispatch_http_call(&r.source.cluster, headers, None, vec![], r.source.timeout) {
-            Ok(token) => self.calls.borrow_mut().push(Call { token, provider, stage }),
+            Ok(token) => self.calls.borrow_mut().push(Call { token, provider, stage, claim }),
             Err(status) => {
                 let reason = format!("dispatch to cluster {} failed: {status:?}", r.source.cluster);
-                self.record_failure(r, host::now_ms(), reason);
+                self.record_failure(r, claim, host::now_ms(), reason);
             }
         }
     }
 
-    fn record_failure(&self, r: &Remote, now: u64, reason: String) {
+    fn record_failure(&self, r: &Remote, claim: u64, now: u64, reason: String) {
         log::warn!("jwt_authn_wasm: provider {}: JWKS fetch failed: {reason}", r.provider);
         self.stats.jwks_fetch_failed();
         let jitter = host::jitter();
-        jwks_cache::update(&HostStore, &r.key, |rec| {
-            rec.fail(now, reason.clone(), &r.policy, jitter);
-            true
-        });
+        jwks_cache::update(&HostStore, &r.key, |rec| rec.fail(claim, now, reason.clone(), &r.policy, jitter));
     }
 
     /// A dispatched call answered (or failed). Returns false if the token is not ours.
@@ -299,17 +299,16 @@ impl Filter {
             if let ProviderKeys::Remote(r) = &mut *keys {
                 let now = host::now_ms();
                 match call.stage {
-                    Stage::Discovery => self.on_discovery(call.provider, r, now, status, body.as_deref()),
+                    Stage::Discovery => self.on_discovery(&call, r, now, status, body.as_deref()),
                     Stage::Jwks => match keys::validate_body(status, body_size, body.as_deref()) {
                         Ok(text) => {
                             self.stats.jwks_fetch_ok();
                             let policy = r.policy;
                             jwks_cache::update(&HostStore, &r.key, |rec| {
-                                rec.succeed(now, text.clone(), &policy);
-                                true
+                                rec.succeed(call.claim, now, text.clone(), &policy)
                             });
                         }
-                        Err(reason) => self.record_failure(r, now, reason),
+                        Err(reason) => self.record_failure(r, call.claim, now, reason),
                     },
                 }
                 if r.sync(&HostStore) {
@@ -323,7 +322,7 @@ impl Filter {
 
     /// The discovery document arrived: remember its `jwks_uri` and fetch that, still under
     /// the same claim.
-    fn on_discovery(&self, provider: ProviderId, r: &Remote, now: u64, status: Option<u32>, body: Option<&[u8]>) {
+    fn on_discovery(&self, call: &Call, r: &Remote, now: u64, status: Option<u32>, body: Option<&[u8]>) {
         let Some(discovery) = &r.source.discovery else { return };
         let uri = match status {
             Some(200) => jwks_cache::parse_discovery(body.unwrap_or_default(), &discovery.issuer),
@@ -336,13 +335,17 @@ impl Filter {
         });
         match target {
             Ok((uri, (authority, path))) => {
-                jwks_cache::update(&HostStore, &r.key, |rec| {
-                    rec.jwks_uri = Some(uri.clone());
-                    true
+                let mut ours = false;
+                let stored = jwks_cache::update(&HostStore, &r.key, |rec| {
+                    ours = rec.discovered(call.claim, now, uri.clone(), &r.policy);
+                    ours
                 });
-                self.dispatch(provider, r, Stage::Jwks, &authority, &path);
+                // Another VM claimed meanwhile: its fetch stands, this one ends here.
+                if ours && stored.is_some() {
+                    self.dispatch(call.provider, r, call.claim, Stage::Jwks, &authority, &path);
+                }
             }
-            Err(reason) => self.record_failure(r, now, reason),
+            Err(reason) => self.record_failure(r, call.claim, now, reason),
         }
     }
 
