@@ -46,22 +46,27 @@ pub fn lookup(claims: &Map<String, Value>, path: &str) -> Option<Value> {
 }
 
 /// Header text for a claim value: strings as they are, numbers and booleans as JSON,
-/// arrays as their elements joined with commas, objects as compact JSON.
-pub fn render(value: &Value) -> Option<String> {
+/// arrays as their elements joined with commas, objects as compact JSON. An array with an
+/// element that itself holds a comma (a group named "Admins, EMEA") is not written: joined,
+/// it would read as two elements the token never granted.
+pub fn render(value: &Value) -> Result<String, Skip> {
     match value {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Array(items) => Some(
-            items
+        Value::Null => Err(Skip::Absent),
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(items) => {
+            let parts: Vec<String> = items
                 .iter()
                 .map(|v| match v {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 })
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-        other => Some(other.to_string()),
+                .collect();
+            if parts.iter().any(|p| p.contains(',')) {
+                return Err(Skip::Unsafe);
+            }
+            Ok(parts.join(","))
+        }
+        other => Ok(other.to_string()),
     }
 }
 
@@ -73,7 +78,7 @@ pub fn header_safe(value: &str) -> bool {
 
 /// The header value for claim `path`, or why there is none.
 pub fn claim_header_value(claims: &Map<String, Value>, path: &str) -> Result<String, Skip> {
-    let text = lookup(claims, path).as_ref().and_then(render).ok_or(Skip::Absent)?;
+    let text = render(&lookup(claims, path).ok_or(Skip::Absent)?)?;
     if header_safe(&text) {
         Ok(text)
     } else {
@@ -93,6 +98,8 @@ mod tests {
             "ok": true,
             "roles": ["admin", "viewer"],
             "mixed": ["a", 1, {"b": 2}],
+            "groups": ["Admins, EMEA", "Staff"],
+            "nested": [[1, 2]],
             "tenants": {"T1": {"roles": ["owner"], "meta": {"x": 1}}},
             "https://example.com/roles": ["r"],
             "evil": "a\r\nx-injected: 1",
@@ -137,6 +144,9 @@ mod tests {
         assert_eq!(claim_header_value(&c, "nothing"), Err(Skip::Absent));
         assert_eq!(claim_header_value(&c, "evil"), Err(Skip::Unsafe));
         assert_eq!(claim_header_value(&c, "nul"), Err(Skip::Unsafe));
+        // Joined, these would read as elements the token does not hold.
+        assert_eq!(claim_header_value(&c, "groups"), Err(Skip::Unsafe));
+        assert_eq!(claim_header_value(&c, "nested"), Err(Skip::Unsafe));
         let mut big = Map::new();
         big.insert("b".into(), Value::String("x".repeat(MAX_HEADER_VALUE + 1)));
         assert_eq!(claim_header_value(&big, "b"), Err(Skip::Unsafe));

@@ -214,7 +214,7 @@ impl Filter {
         for name in &m.unsafe_values {
             self.stats.identity_header_skipped();
             log::warn!(
-                "jwt_authn_wasm: identity header {name} not set: claim value has control characters or is too long"
+                "jwt_authn_wasm: identity header {name} not set: claim value has control characters, is over 8 KiB, or is an array with a comma inside an element"
             );
         }
         self.stats.allowed();
