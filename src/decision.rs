@@ -105,7 +105,9 @@ impl<'a> Authenticator<'a> {
         if self.config.bypass_cors_preflight && is_cors_preflight(req) {
             return Verdict::Allow(Vec::new());
         }
-        let path = req.header(":path").unwrap_or_default();
+        // No `:path` (CONNECT, where a listener allows it) is matched as `/`, so a catch-all
+        // rule protects it rather than no rule matching and the request passing.
+        let path = req.header(":path").unwrap_or_else(|| "/".to_owned());
         // Every header read is a host call: `:method` only when some rule names methods.
         let method = if self.config.rules.iter().any(|r| !r.methods.is_empty()) {
             req.header(":method").unwrap_or_default()
@@ -378,7 +380,9 @@ pub fn local_reply(rejection: Rejection, req: &dyn RequestView) -> LocalReply {
     if rejection.challenges() {
         let scheme = req.header(":scheme").unwrap_or_else(|| "http".to_owned());
         let host = req.header(":authority").unwrap_or_default();
-        let path = req.header(":path").unwrap_or_default();
+        // No `:path` (CONNECT, where a listener allows it) is matched as `/`, so a catch-all
+        // rule protects it rather than no rule matching and the request passing.
+        let path = req.header(":path").unwrap_or_else(|| "/".to_owned());
         let realm = quoted_safe(&format!("{scheme}://{host}{}", extract::path_only(&path)));
         let mut challenge = format!("Bearer realm=\"{realm}\"");
         if let Some(error) = rejection.bearer_error() {
@@ -545,6 +549,16 @@ mod tests {
         assert_eq!(m.set, vec![("x-user".to_string(), "user-1".to_string())]);
         // forward defaults to false, as in jwt_authn: the token does not reach the service.
         assert_eq!(m.remove, vec!["authorization".to_string()]);
+    }
+
+    #[test]
+    fn a_request_without_path_is_matched_as_the_root() {
+        let cfg = config(main_rules(), json!({}));
+        let mut r = req("/", &[("authorization", &format!("Bearer {}", good()))]);
+        r.0.remove(":path");
+        assert_eq!(allowed(run(&cfg, &r, KeyMode::Ready)).len(), 1);
+        r.0.remove("authorization");
+        assert_eq!(denied(run(&cfg, &r, KeyMode::Ready)), Rejection::TokenMissing);
     }
 
     #[test]

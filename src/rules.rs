@@ -103,7 +103,11 @@ pub struct Rule {
 
 impl Rule {
     pub fn matches(&self, path: &str, method: &str) -> bool {
-        if !self.methods.is_empty() && !self.methods.iter().any(|m| m == method) {
+        let listed = |name: &str| self.methods.iter().any(|m| m.eq_ignore_ascii_case(name));
+        // HEAD is GET without a body, and web frameworks route it to the GET handler: a rule
+        // for GET covers it, or `HEAD /secret` would fall through to a later, public rule.
+        let head_as_get = method.eq_ignore_ascii_case("HEAD") && listed("GET");
+        if !self.methods.is_empty() && !listed(method) && !head_as_get {
             return false;
         }
         let path = path_only(path);
@@ -150,6 +154,10 @@ mod tests {
         r.methods = vec!["POST".into(), "DELETE".into()];
         assert!(r.matches("/api/x", "POST") && r.matches("/api/x", "DELETE"));
         assert!(!r.matches("/api/x", "GET") && !r.matches("/other", "POST"));
+        // Methods compare without case (HTTP/2 allows any token), and GET covers HEAD.
+        assert!(r.matches("/api/x", "post") && !r.matches("/api/x", "HEAD"));
+        r.methods = vec!["GET".into()];
+        assert!(r.matches("/api/x", "HEAD") && r.matches("/api/x", "head") && !r.matches("/api/x", "OPTIONS"));
     }
 
     #[test]
