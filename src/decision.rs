@@ -307,9 +307,9 @@ pub struct Mutations {
     /// Headers to remove (tokens not forwarded).
     pub remove: Vec<String>,
     /// New `Cookie` header: `Some(None)` removes it.
-    pub cookie: Option<Option<String>>,
+    pub cookie: Option<Option<Vec<u8>>>,
     /// New `:path` without a consumed query parameter.
-    pub path: Option<String>,
+    pub path: Option<Vec<u8>>,
     /// Identity headers left unset because the claim value was unsafe.
     pub unsafe_values: Vec<String>,
 }
@@ -350,12 +350,12 @@ pub fn mutations(config: &Config, verified: &[Verified], req: &dyn RequestView) 
                 Location::Cookie(name) => {
                     let current = match &m.cookie {
                         Some(c) => c.clone(),
-                        None => req.header("cookie"),
+                        None => req.header_bytes("cookie"),
                     };
                     m.cookie = Some(current.and_then(|c| extract::remove_cookie(&c, name)));
                 }
                 Location::Param(name) => {
-                    let current = m.path.clone().or_else(|| req.header(":path")).unwrap_or_default();
+                    let current = m.path.clone().or_else(|| req.header_bytes(":path")).unwrap_or_default();
                     m.path = Some(extract::remove_param(&current, name));
                 }
             }
@@ -720,7 +720,7 @@ mod tests {
         let r = req(&format!("/api?a=1&token={t}"), &[("cookie", "x=1")]);
         let v = allowed(run(&cfg, &r, KeyMode::Ready));
         let m = mutations(&cfg, &v, &r);
-        assert_eq!(m.path.as_deref(), Some("/api?a=1"));
+        assert_eq!(m.path.as_deref(), Some(&b"/api?a=1"[..]));
         assert!(m.remove.is_empty() && m.cookie.is_none());
         let payload = t.split('.').nth(1).unwrap();
         let (_, value) = m.set.iter().find(|(k, _)| k == "x-payload").unwrap();
@@ -728,7 +728,21 @@ mod tests {
 
         let r = req("/api", &[("cookie", &format!("a=1; DS={t}; b=2"))]);
         let m = mutations(&cfg, &allowed(run(&cfg, &r, KeyMode::Ready)), &r);
-        assert_eq!(m.cookie, Some(Some("a=1; b=2".to_string())));
+        assert_eq!(m.cookie, Some(Some(b"a=1; b=2".to_vec())));
+        // Another cookie's bytes that are not UTF-8 reach the upstream as sent.
+        struct Latin1<'a>(&'a Req);
+        impl RequestView for Latin1<'_> {
+            fn header(&self, name: &str) -> Option<String> {
+                self.0.header(name)
+            }
+            fn header_bytes(&self, name: &str) -> Option<Vec<u8>> {
+                let raw = self.0.header_bytes(name)?;
+                Some(if name == "cookie" { [&raw[..], b"; n=Jos\xe9"].concat() } else { raw })
+            }
+        }
+        let latin1 = Latin1(&r);
+        let m = mutations(&cfg, &allowed(run(&cfg, &r, KeyMode::Ready)), &latin1);
+        assert_eq!(m.cookie, Some(Some(b"a=1; b=2; n=Jos\xe9".to_vec())));
 
         let fwd = config(main_rules(), json!({"forward": true}));
         let r = req("/api", &[("authorization", &format!("Bearer {t}"))]);

@@ -21,7 +21,14 @@ pub enum Location {
 /// Read access to the request the core needs; names are lowercase, pseudo-headers included
 /// (`:path`, `:method`, `:authority`, `:scheme`).
 pub trait RequestView {
+    /// The first value, as text: bytes that are not UTF-8 are replaced.
     fn header(&self, name: &str) -> Option<String>;
+
+    /// The first value as sent, for rewriting a header without loss (Envoy lets a value
+    /// carry bytes that are not UTF-8, such as Latin-1 in another cookie).
+    fn header_bytes(&self, name: &str) -> Option<Vec<u8>> {
+        self.header(name).map(String::into_bytes)
+    }
 }
 
 /// A token and where it was found.
@@ -78,30 +85,49 @@ pub fn query_param<'a>(path: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// The `Cookie` header without cookie `name`; `None` when nothing else is left.
-pub fn remove_cookie(header: &str, name: &str) -> Option<String> {
-    let kept: Vec<&str> = header
-        .split(';')
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty() && pair.split_once('=').map_or(true, |(k, _)| k.trim() != name))
+/// The `Cookie` header without cookie `name`; `None` when nothing else is left. On bytes:
+/// every other cookie is kept exactly as sent.
+pub fn remove_cookie(header: &[u8], name: &str) -> Option<Vec<u8>> {
+    let kept: Vec<&[u8]> = header
+        .split(|&b| b == b';')
+        .map(trim_blanks)
+        .filter(|pair| !pair.is_empty() && trim_blanks(key(pair)) != name.as_bytes())
         .collect();
-    (!kept.is_empty()).then(|| kept.join("; "))
+    (!kept.is_empty()).then(|| kept.join(&b"; "[..]))
 }
 
-/// The request path without query parameter `name`.
-pub fn remove_param(path: &str, name: &str) -> String {
-    let Some((base, query)) = path.split_once('?') else {
-        return path.to_owned();
+/// The request path without query parameter `name`; on bytes, as [`remove_cookie`].
+pub fn remove_param(path: &[u8], name: &str) -> Vec<u8> {
+    let Some(q) = path.iter().position(|&b| b == b'?') else {
+        return path.to_vec();
     };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| !pair.is_empty() && pair.split_once('=').map_or(*pair, |(k, _)| k) != name)
+    let (base, query) = path.split_at(q);
+    let kept: Vec<&[u8]> = query
+        .get(1..)
+        .unwrap_or_default()
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty() && key(pair) != name.as_bytes())
         .collect();
     if kept.is_empty() {
-        base.to_owned()
+        base.to_vec()
     } else {
-        format!("{base}?{}", kept.join("&"))
+        [base, b"?", &kept.join(&b"&"[..])].concat()
     }
+}
+
+/// What precedes the first `=` (all of it when there is none).
+fn key(pair: &[u8]) -> &[u8] {
+    pair.split(|&b| b == b'=').next().unwrap_or(pair)
+}
+
+fn trim_blanks(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
 }
 
 /// The path without query string or fragment, for route matching and the realm.
@@ -170,11 +196,15 @@ mod tests {
 
     #[test]
     fn removal_keeps_everything_else() {
-        assert_eq!(remove_cookie("a=1; DS=tok; b=2", "DS").as_deref(), Some("a=1; b=2"));
-        assert_eq!(remove_cookie("DS=tok", "DS"), None);
-        assert_eq!(remove_param("/p?a=1&access_token=t&b=2", "access_token"), "/p?a=1&b=2");
-        assert_eq!(remove_param("/p?access_token=t", "access_token"), "/p");
-        assert_eq!(remove_param("/p", "access_token"), "/p");
+        assert_eq!(remove_cookie(b"a=1; DS=tok; b=2", "DS").as_deref(), Some(&b"a=1; b=2"[..]));
+        assert_eq!(remove_cookie(b" DS =tok;\tDS=again;x", "DS").as_deref(), Some(&b"x"[..]));
+        assert_eq!(remove_cookie(b"DS=tok", "DS"), None);
+        // Bytes that are not UTF-8 (Latin-1 in another cookie) pass unchanged.
+        assert_eq!(remove_cookie(b"n=Jos\xe9; DS=tok", "DS").as_deref(), Some(&b"n=Jos\xe9"[..]));
+        assert_eq!(remove_param(b"/p?a=1&access_token=t&b=2", "access_token"), b"/p?a=1&b=2");
+        assert_eq!(remove_param(b"/p?access_token=t", "access_token"), b"/p");
+        assert_eq!(remove_param(b"/p", "access_token"), b"/p");
+        assert_eq!(remove_param(b"/\xe9?q=\xff&access_token=t", "access_token"), b"/\xe9?q=\xff");
         assert_eq!(path_only("/a/b?c=d#e"), "/a/b");
     }
 }

@@ -15,31 +15,32 @@ use std::time::UNIX_EPOCH;
 /// every read is a host call. Only for reads; writes go through [`set_request_header`].
 #[derive(Default)]
 pub struct HostRequest {
-    seen: RefCell<Vec<(String, Option<String>)>>,
+    seen: RefCell<Vec<(String, Option<Vec<u8>>)>>,
 }
 
 impl RequestView for HostRequest {
     fn header(&self, name: &str) -> Option<String> {
+        self.header_bytes(name).map(|bytes| {
+            String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        })
+    }
+
+    fn header_bytes(&self, name: &str) -> Option<Vec<u8>> {
         if let Some((_, v)) = self.seen.borrow().iter().find(|(k, _)| k == name) {
             return v.clone();
         }
-        let value = request_header(name);
+        let value = hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name).ok().flatten();
         self.seen.borrow_mut().push((name.to_owned(), value.clone()));
         value
     }
 }
 
-pub fn request_header(name: &str) -> Option<String> {
-    match hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name) {
-        Ok(Some(bytes)) => {
-            Some(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
-        }
-        _ => None,
-    }
+pub fn set_request_header(name: &str, value: Option<&str>) {
+    set_request_header_bytes(name, value.map(str::as_bytes));
 }
 
-pub fn set_request_header(name: &str, value: Option<&str>) {
-    if let Err(status) = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value) {
+pub fn set_request_header_bytes(name: &str, value: Option<&[u8]>) {
+    if let Err(status) = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, value) {
         log::warn!("could not set request header {name}: {status:?}");
     }
 }

@@ -195,10 +195,10 @@ impl Filter {
             host::set_request_header(name, None);
         }
         if let Some(cookie) = &m.cookie {
-            host::set_request_header("cookie", cookie.as_deref());
+            host::set_request_header_bytes("cookie", cookie.as_deref());
         }
         if let Some(path) = &m.path {
-            host::set_request_header(":path", Some(path));
+            host::set_request_header_bytes(":path", Some(path));
         }
         // Identity headers are ours alone, on every route: each is replaced by the value set
         // here (replacing drops every value the client sent) or removed. Only an allowed
