@@ -123,7 +123,6 @@ fn wasm_filter_verifies_with_host_boringssl() {
 #[test]
 fn native_jwt_authn_bad_config_fails_fast_with_log() {
     let config = json!({ "providers": { "demo": { "no_such_field": true } } }).to_string();
-    let started = std::time::Instant::now();
     let result = EnvoyProcess::try_start(
         JWT_AUTHN_TEMPLATE,
         &[("UPSTREAM_HOST", "127.0.0.1"), ("UPSTREAM_PORT", "1"), ("PLUGIN_CONFIG_JSON", &config)],
@@ -132,7 +131,6 @@ fn native_jwt_authn_bad_config_fails_fast_with_log() {
     let Err(msg) = result else { panic!("Envoy accepted an invalid jwt_authn configuration") };
     assert!(msg.contains("Envoy exited early"), "{msg}");
     assert!(msg.contains("no_such_field"), "Envoy's log should name the bad field: {msg}");
-    assert!(started.elapsed() < support::START_TIMEOUT, "took {:?}", started.elapsed());
 }
 
 /// The `idp` cluster and the demo IdP serve a remote JWKS to Envoy (native filter).

@@ -436,17 +436,20 @@ impl EnvoyProcess {
 
     /// `GET /stats?filter=<regex>` parsed into `name → value` (values as text: counters and
     /// gauges are numbers, histograms are summaries), once settled: the plugin hands its
-    /// request counters to Envoy on its 200 ms tick, so this reads until two reads 300 ms
-    /// apart agree (for at most ~5 s).
+    /// request counters to Envoy on its 200 ms tick, so this reads until the stats have not
+    /// changed for a whole second, five ticks, so that one late tick cannot pass for the last
+    /// (for at most ~15 s).
     pub fn admin_stats(&self, filter: &str) -> BTreeMap<String, String> {
         let mut last = self.admin_stats_now(filter);
-        for _ in 0..16 {
-            std::thread::sleep(Duration::from_millis(300));
+        let mut unchanged = 0;
+        for _ in 0..60 {
+            std::thread::sleep(Duration::from_millis(250));
             let next = self.admin_stats_now(filter);
-            if next == last {
+            unchanged = if next == last { unchanged + 1 } else { 0 };
+            last = next;
+            if unchanged == 4 {
                 break;
             }
-            last = next;
         }
         last
     }
