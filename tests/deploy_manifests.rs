@@ -263,6 +263,13 @@ fn compose_envoy_config_is_rendered_from_the_one_template() {
         .and_then(|fs| fs.iter().find(|f| f["name"] == "envoy.filters.http.wasm"))
         .expect("the wasm filter");
     assert_eq!(str_at(wasm, "/typed_config/config/vm_config/code/local/filename"), wasm_target);
+    // Fail closed: a VM that fails to start or crashes answers 503, never lets requests by.
+    assert_eq!(wasm.pointer("/typed_config/config/fail_open"), Some(&Value::Bool(false)));
+    assert_eq!(str_at(wasm, "/typed_config/config/failure_policy"), "FAIL_CLOSED");
+    // Rules see :path after Envoy normalised it (README "Rules").
+    let hcm = r.pointer("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config").expect("HCM");
+    assert_eq!((&hcm["normalize_path"], &hcm["merge_slashes"]), (&Value::Bool(true), &Value::Bool(true)));
+    assert_eq!(str_at(hcm, "/path_with_escaped_slashes_action"), "UNESCAPE_AND_REDIRECT");
     let plugin_config = str_at(wasm, "/typed_config/config/configuration/value");
     let parsed = Config::parse(plugin_config.as_bytes()).unwrap_or_else(|e| panic!("rendered plugin config: {e}"));
     let JwksSource::Remote(jwks) = &parsed.providers[0].jwks else { panic!("the demo fetches its keys") };

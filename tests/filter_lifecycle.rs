@@ -202,7 +202,24 @@ fn invalid_configuration_refuses_to_start_with_one_clear_line() {
         let errors: Vec<_> = vm.logs().into_iter().filter(|l| l.level == LogLevel::Error).collect();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].message.contains(needle), "{:?} should mention {needle}", errors[0].message);
+        // Envoy refuses such a plugin; were a request to reach it anyway, it fails closed.
+        let req = vm.request(&headers(&get("/api")));
+        assert_eq!(req.status(), 503);
     }
+}
+
+#[test]
+fn a_cookie_token_is_taken_out_leaving_other_cookies_byte_for_byte() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let mut provider = local_provider(&[&key]);
+    provider["from_cookies"] = json!(["DS"]);
+    let vm = vm_with(&proxy, &config_with(provider));
+    let token = mint(&key, claims(&proxy, "u"));
+    let cookie = [&b"n=Jos\xe9; DS="[..], token.as_bytes(), b";  theme=dark"].concat();
+    let req = vm.request_bytes(&[(":method", b"GET"), (":path", b"/api"), (":authority", b"api"), ("cookie", &cookie)]);
+    assert_eq!(req.status(), 200);
+    assert_eq!(req.header_bytes("cookie").as_deref(), Some(&b"n=Jos\xe9; theme=dark"[..]));
 }
 
 #[test]
