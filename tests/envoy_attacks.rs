@@ -272,7 +272,10 @@ fn high_risk_attacks_through_envoy() {
     assert_eq!(rig.attacker_idp.requests(), 0, "the plugin contacted a URL named by a token");
     assert_eq!(rig.counter("jwt_authn_wasm.allowed"), allowed as u64);
     assert_eq!(rig.counter("jwt_authn_wasm.denied.jwt_alg_unsupported"), 4 * 2 + 2 * 4 * 3);
-    // RS256 and ES256 went to Envoy's BoringSSL here (the pure-Rust path is covered by
-    // tests/attacks.rs): the ECDSA and key cases above held on the host path too.
+    // RS256 and ES256 were decided on the host path here, none in Rust (the pure-Rust path is
+    // covered by tests/attacks.rs). r = s = 0, r = s = n and DER signatures are refused by the
+    // range checks the plugin runs before the host call; the high-s case reached BoringSSL.
     assert_eq!(rig.counter("jwt_authn_wasm.crypto.host"), 1, "host verification not in use");
+    assert!(rig.counter("jwt_authn_wasm.verify.host") > 0);
+    assert_eq!(rig.counter("jwt_authn_wasm.verify.pure"), 0, "verifications fell back to Rust");
 }

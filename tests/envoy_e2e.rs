@@ -117,6 +117,10 @@ fn wasm_filter_verifies_with_host_boringssl() {
         assert_eq!(r.status, 401, "{:?} tampered", key.alg());
         assert_eq!(r.json().unwrap()["code"], "jwt_signature_invalid");
     }
+    // Each of the four signatures was decided by the host, none fell back to Rust.
+    let stats = rig.envoy.admin_stats("jwt_authn_wasm.verify");
+    let count = |path: &str| stats.get(&format!("wasmcustom.jwt_authn_wasm.verify.{path}")).cloned();
+    assert_eq!((count("host").as_deref(), count("pure").as_deref()), (Some("4"), Some("0")), "{stats:?}");
 }
 
 /// The harness fails fast, with Envoy's own words, when Envoy rejects its configuration.

@@ -1,6 +1,6 @@
 //! Wycheproof vectors (C2SP/wycheproof, see tests/vectors/wycheproof/SOURCE and LICENSE)
 //! against `parse_jwks` and both verification paths: `PureRust`, and the host path
-//! (`filter::crypto::Crypto::Host`, which hands RS*/ES* to Envoy's `verify_signature`) on the
+//! (`filter::crypto::Crypto` on its host path, which hands RS*/ES* to Envoy's `verify_signature`) on the
 //! native mock host, whose `verify_signature` is implemented here independently: it decodes
 //! our protobuf arguments, DER SubjectPublicKeyInfo and DER ECDSA signature itself.
 //!
@@ -299,11 +299,8 @@ fn json_web_key_sets() {
 
 mod harness;
 
-use harness::{MockProxy, Status};
-use jwt_authn_wasm::filter::crypto::{Crypto, HOST_FUNCTION};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-static HOST_CALLS: AtomicUsize = AtomicUsize::new(0);
+use harness::{ForeignFn, MockProxy, Status};
+use jwt_authn_wasm::filter::crypto::{Crypto, Path, HOST_FUNCTION};
 
 /// Protobuf length-delimited fields of `VerifySignatureArguments` (1 hash, 2 key, 3 sig, 4 text).
 fn fields(mut b: &[u8]) -> Option<[Vec<u8>; 4]> {
@@ -330,19 +327,27 @@ fn fields(mut b: &[u8]) -> Option<[Vec<u8>; 4]> {
     Some(out)
 }
 
-/// A stand-in for Envoy's BoringSSL `verify_signature`, built from other code than ours.
+/// `VerifySignatureResult { result: false, error }`, as Envoy serializes it.
+fn refused(error: &str) -> Vec<u8> {
+    [&[0x12, u8::try_from(error.len()).unwrap()][..], error.as_bytes()].concat()
+}
+
+/// A stand-in for Envoy's BoringSSL `verify_signature`, built from other code than ours, and
+/// answering as Envoy does: an unparsable request or key is `BadArgument`, an unknown hash a
+/// refusal (so a wrong hash name would fail valid tokens here too, not fall back to Rust).
 fn native_verify_signature(args: &[u8]) -> Result<Vec<u8>, Status> {
     use p256::pkcs8::DecodePublicKey;
     use sha2::Digest;
-    HOST_CALLS.fetch_add(1, Ordering::SeqCst);
     let [hash, spki, sig, text] = fields(args).ok_or(Status::BadArgument)?;
+    if !matches!(hash.as_slice(), b"sha256" | b"sha384" | b"sha512") {
+        return Ok(refused(&format!("{} is not supported.", String::from_utf8_lossy(&hash))));
+    }
     let ok = if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(&spki) {
         let scheme_ok = |scheme, digest: Vec<u8>| k.verify(scheme, &digest, &sig).is_ok();
         match hash.as_slice() {
             b"sha256" => scheme_ok(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), sha2::Sha256::digest(&text).to_vec()),
             b"sha384" => scheme_ok(rsa::Pkcs1v15Sign::new::<sha2::Sha384>(), sha2::Sha384::digest(&text).to_vec()),
-            b"sha512" => scheme_ok(rsa::Pkcs1v15Sign::new::<sha2::Sha512>(), sha2::Sha512::digest(&text).to_vec()),
-            _ => return Err(Status::BadArgument),
+            _ => scheme_ok(rsa::Pkcs1v15Sign::new::<sha2::Sha512>(), sha2::Sha512::digest(&text).to_vec()),
         }
     } else if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(&spki) {
         use p256::ecdsa::signature::Verifier;
@@ -353,7 +358,7 @@ fn native_verify_signature(args: &[u8]) -> Result<Vec<u8>, Status> {
     } else {
         return Err(Status::BadArgument);
     };
-    Ok(if ok { vec![0x08, 0x01] } else { vec![0x12, 0x03, b'b', b'a', b'd'] })
+    Ok(if ok { vec![0x08, 0x01] } else { refused("bad") })
 }
 
 /// Runs a vector file through `Crypto::Host` on a VM whose host offers `verify_signature`.
@@ -362,16 +367,19 @@ fn run_on_host(name: &'static str, alg: Alg) {
     let vm = proxy.vm();
     vm.start(|| {});
     vm.set_foreign_function(HOST_FUNCTION, native_verify_signature);
-    let before = HOST_CALLS.load(Ordering::SeqCst);
-    let detected = vm.run(move || {
+    let (path, by_host, by_rust) = vm.run(move || {
         let crypto = Crypto::detect();
-        if crypto == Crypto::Host {
+        if crypto.path == Path::Host {
             run_signature_file(name, alg, &crypto);
         }
-        crypto
+        let (by_host, by_rust) = crypto.take_counts();
+        (crypto.path, by_host, by_rust)
     });
-    assert_eq!(detected, Crypto::Host, "the known-answer check must pick the host");
-    assert!(HOST_CALLS.load(Ordering::SeqCst) > before + 100, "the vectors must reach the host function");
+    assert_eq!(path, Path::Host, "the known-answer check must pick the host");
+    // Every verdict came from the host path: a host answer it could not use would have
+    // fallen back to Rust and, the verdicts being the same, gone unnoticed otherwise.
+    assert_eq!(by_rust, 0, "verifications that fell back to Rust");
+    assert!(by_host > 100, "{by_host} verifications on the host path");
 }
 
 #[test]
@@ -400,8 +408,49 @@ fn host_ecdsa_p384_sha384_p1363() {
 }
 
 #[test]
+fn a_host_that_lies_or_breaks_is_not_trusted() {
+    let hosts: [(&str, ForeignFn); 4] = [
+        ("answers yes to everything", |_| Ok(vec![0x08, 0x01])),
+        ("answers no to everything", |_| Ok(refused("bad"))),
+        ("answers garbage", |_| Ok(vec![0xff, 0xff, 0xff])),
+        ("fails", |_| Err(Status::InternalFailure)),
+    ];
+    for (what, host) in hosts {
+        let vm = MockProxy::new().vm();
+        vm.start(|| {});
+        vm.set_foreign_function(HOST_FUNCTION, host);
+        assert_eq!(vm.run(|| Crypto::detect().path), Path::Pure, "a host that {what}");
+    }
+}
+
+#[test]
+fn a_host_that_breaks_after_start_up_falls_back_to_rust() {
+    use jwt_authn_wasm::crypto::kat;
+    use jwt_authn_wasm::jwk::{Jwk, PublicKey};
+    let vm = MockProxy::new().vm();
+    vm.start(|| {});
+    vm.set_foreign_function(HOST_FUNCTION, native_verify_signature);
+    let crypto = vm.run(Crypto::detect);
+    assert_eq!(crypto.path, Path::Host);
+    vm.set_foreign_function(HOST_FUNCTION, |_| Ok(vec![0xff]));
+    let (good, bad, counts) = vm.run(move || {
+        crypto.take_counts();
+        let raw = |s: &str| URL_SAFE_NO_PAD.decode(s).unwrap();
+        let key = Jwk::new(None, None, PublicKey::rsa_from_components(&raw(kat::RSA_N), &raw(kat::RSA_E)).unwrap());
+        let sig = raw(kat::SIG_RS256);
+        let mut tampered = sig.clone();
+        tampered[0] ^= 1;
+        let good = crypto.verify(Alg::RS256, &key, kat::MSG.as_bytes(), &sig).is_ok();
+        let bad = crypto.verify(Alg::RS256, &key, kat::MSG.as_bytes(), &tampered).is_ok();
+        (good, bad, crypto.take_counts())
+    });
+    assert_eq!((good, bad), (true, false), "Rust decides when the host answers garbage");
+    assert_eq!(counts, (0, 2), "both went to Rust");
+}
+
+#[test]
 fn without_the_host_function_the_pure_path_is_chosen() {
     let vm = MockProxy::new().vm();
     vm.start(|| {});
-    assert_eq!(vm.run(Crypto::detect), Crypto::Pure);
+    assert_eq!(vm.run(|| Crypto::detect().path), Path::Pure);
 }

@@ -11,41 +11,60 @@ use crate::jwk::{Alg, Jwk, PublicKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use proxy_wasm::hostcalls;
+use std::cell::Cell;
 
 pub const HOST_FUNCTION: &str = "verify_signature";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Crypto {
+pub enum Path {
     /// BoringSSL for RS* and ES*, pure Rust for PS*.
     Host,
     Pure,
 }
 
+/// The verifier of one VM, counting which path each verification took (stats
+/// `verify.host` and `verify.pure`: on Envoy with a working host, RS*/ES* must all be host).
+pub struct Crypto {
+    pub path: Path,
+    by_host: Cell<u64>,
+    by_rust: Cell<u64>,
+}
+
 impl Crypto {
     /// Picks the host path if it answers the known-answer check correctly.
     pub fn detect() -> Crypto {
-        if host_passes_known_answers() {
-            Crypto::Host
-        } else {
-            Crypto::Pure
+        let path = if host_passes_known_answers() { Path::Host } else { Path::Pure };
+        Crypto { path, by_host: Cell::new(0), by_rust: Cell::new(0) }
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self.path {
+            Path::Host => "host BoringSSL (verify_signature) for RS*/ES*, pure Rust for PS*",
+            Path::Pure => "pure Rust (the host offers no working verify_signature)",
         }
     }
 
-    pub fn describe(self) -> &'static str {
-        match self {
-            Crypto::Host => "host BoringSSL (verify_signature) for RS*/ES*, pure Rust for PS*",
-            Crypto::Pure => "pure Rust (the host offers no working verify_signature)",
-        }
+    /// Verifications by the host and in Rust since the last call.
+    pub fn take_counts(&self) -> (u64, u64) {
+        (self.by_host.replace(0), self.by_rust.replace(0))
+    }
+
+    fn rust(&self, alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
+        self.by_rust.set(self.by_rust.get().saturating_add(1));
+        PureRust.verify(alg, key, signing_input, signature)
     }
 }
 
 impl SignatureVerifier for Crypto {
     fn verify(&self, alg: Alg, key: &Jwk, signing_input: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
-        match self {
-            Crypto::Pure => PureRust.verify(alg, key, signing_input, signature),
-            Crypto::Host => match host_verify(alg, key, signing_input, signature) {
-                HostAnswer::Verdict(v) => v,
-                HostAnswer::Unavailable => PureRust.verify(alg, key, signing_input, signature),
+        match self.path {
+            Path::Pure => self.rust(alg, key, signing_input, signature),
+            Path::Host => match host_verify(alg, key, signing_input, signature) {
+                HostAnswer::Verdict(v) => {
+                    self.by_host.set(self.by_host.get().saturating_add(1));
+                    v
+                }
+                HostAnswer::Unavailable => self.rust(alg, key, signing_input, signature),
             },
         }
     }

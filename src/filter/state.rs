@@ -2,7 +2,7 @@
 //! fetches and the requests paused while keys are fetched. Owned by the root context and
 //! lent to HTTP contexts (single-threaded within a VM, hence `Rc`/`RefCell`).
 
-use super::crypto::Crypto;
+use super::crypto::{Crypto, Path};
 use super::keys::{self, ProviderKeys, Remote, RequestKeys};
 use super::stats::Stats;
 use crate::config::{split_uri, Config, ProviderId};
@@ -87,7 +87,7 @@ impl Filter {
         let crypto = Crypto::detect();
         log::info!("jwt_authn_wasm: signature verification: {}", crypto.describe());
         let stats = Stats::define(&config);
-        stats.crypto_path(crypto == Crypto::Host);
+        stats.crypto_path(crypto.path == Path::Host);
         let caches = config.providers.iter().map(|p| TokenCache::new(p.cache_size, p.cache_max_token_size)).collect();
         for (i, k) in keys.iter().enumerate() {
             if let ProviderKeys::Local(set) = &*k.borrow() {
@@ -126,6 +126,8 @@ impl Filter {
             let (hits, misses) = c.take_counts();
             self.stats.cache(hits, misses);
         }
+        let (by_host, by_rust) = self.crypto.take_counts();
+        self.stats.verifications(by_host, by_rust);
         match verdict {
             Verdict::Allow(verified) => {
                 self.allow(&verified, &req);

@@ -42,6 +42,8 @@ pub struct Stats {
     crypto_host: Option<u32>,
     cache_hit: Batched,
     cache_miss: Batched,
+    verify_host: Batched,
+    verify_pure: Batched,
     /// Gauge per provider: usable keys.
     keys: Vec<Option<u32>>,
 }
@@ -84,6 +86,8 @@ impl Stats {
             crypto_host: define(MetricType::Gauge, "crypto.host"),
             cache_hit: Batched::new("token_cache.hit"),
             cache_miss: Batched::new("token_cache.miss"),
+            verify_host: Batched::new("verify.host"),
+            verify_pure: Batched::new("verify.pure"),
             keys: config
                 .providers
                 .iter()
@@ -107,6 +111,8 @@ impl Stats {
         self.allowed.flush();
         self.cache_hit.flush();
         self.cache_miss.flush();
+        self.verify_host.flush();
+        self.verify_pure.flush();
         for (_, c) in &self.denied {
             c.flush();
         }
@@ -134,6 +140,12 @@ impl Stats {
     pub fn cache(&self, hits: u64, misses: u64) {
         self.cache_hit.add(hits);
         self.cache_miss.add(misses);
+    }
+
+    /// Signature verifications by the host's BoringSSL and in Rust.
+    pub fn verifications(&self, by_host: u64, by_rust: u64) {
+        self.verify_host.add(by_host);
+        self.verify_pure.add(by_rust);
     }
 
     pub fn keys_in_use(&self, provider: usize, keys: usize) {
