@@ -370,10 +370,47 @@ struct RawRemoteJwks {
 
 impl Read for RawRemoteJwks {
     fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
-        // Accepted for pasted configs; their meaning is mapped by the JWKS fetcher.
-        o.present("async_fetch");
-        o.present("retry_policy");
+        // Accepted and checked for pasted configs; their meaning is the fetcher's own (always
+        // in the background, retries with backoff: README "Remote JWKS").
+        o.object::<RawAsyncFetch>("async_fetch")?;
+        o.object::<RawRetryPolicy>("retry_policy")?;
         Ok(RawRemoteJwks { http_uri: o.required_object("http_uri")?, cache_duration: o.string("cache_duration")? })
+    }
+}
+
+/// jwt_authn's `JwksAsyncFetch`.
+struct RawAsyncFetch;
+
+impl Read for RawAsyncFetch {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        o.bool("fast_listener")?;
+        o.string("failed_refetch_duration")?;
+        Ok(RawAsyncFetch)
+    }
+}
+
+/// Envoy's `config.core.v3.RetryPolicy`; the two extension members are taken as they are.
+struct RawRetryPolicy;
+
+impl Read for RawRetryPolicy {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        o.object::<RawBackOff>("retry_back_off")?;
+        o.uint32("num_retries")?;
+        o.string("retry_on")?;
+        o.uint32("host_selection_retry_max_attempts")?;
+        o.present("retry_priority");
+        o.present("retry_host_predicate");
+        Ok(RawRetryPolicy)
+    }
+}
+
+struct RawBackOff;
+
+impl Read for RawBackOff {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        o.string("base_interval")?;
+        o.string("max_interval")?;
+        Ok(RawBackOff)
     }
 }
 
@@ -1443,6 +1480,15 @@ mod tests {
         rejects(remote("https:///k", json!({})), "no valid host");
         rejects(remote("https://x/k", json!({"cache_duration": "10m"})), "cache_duration");
         rejects(remote("https://x/k", json!({"cache_duration": "0.5s"})), "at least 1s");
+        // jwt_authn's fetch options are accepted, and checked like everything else.
+        let pasted = json!({"async_fetch": {"fast_listener": true, "failed_refetch_duration": "1s"},
+            "retry_policy": {"retry_back_off": {"base_interval": "0.5s", "max_interval": "3s"}, "num_retries": 3}});
+        let mut v = base();
+        remote("https://x/k", pasted)(&mut v);
+        assert!(parse(&v).is_ok());
+        rejects(remote("https://x/k", json!({"retry_policy": 42})), "retry_policy`: invalid type");
+        rejects(remote("https://x/k", json!({"retry_policy": {"num_retires": 3}})), "unknown field `num_retires`");
+        rejects(remote("https://x/k", json!({"async_fetch": {"fast_listener": "yes"}})), "fast_listener");
         // Envoy counts whole milliseconds and reads 0 as no timeout at all.
         for t in ["0s", "0.0005s", "60.001s", "4294967.296s"] {
             let http_uri = json!({"http_uri": {"uri": "https://x/k", "cluster": "c", "timeout": t}});
