@@ -223,6 +223,27 @@ fn a_cookie_token_is_taken_out_leaving_other_cookies_byte_for_byte() {
 }
 
 #[test]
+fn many_unusable_jwks_entries_are_logged_with_a_bound() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let mut keys: Vec<Value> =
+        (0..15).map(|i| json!({"kty": "oct", "kid": format!("h{i}"), "k": "c2VjcmV0"})).collect();
+    keys.extend(
+        serde_json::from_str::<Value>(&demo_idp::jwks(&[&key])).unwrap()["keys"].as_array().unwrap().iter().cloned(),
+    );
+    let mut provider = local_provider(&[&key]);
+    provider["local_jwks"] = json!({"inline_string": json!({"keys": keys}).to_string()});
+    let vm = vm_with(&proxy, &config_with(provider));
+    let warnings: Vec<String> =
+        vm.logs().into_iter().filter(|l| l.level == LogLevel::Warn).map(|l| l.message).collect();
+    assert_eq!(warnings.iter().filter(|m| m.contains("skipped: ")).count(), 10, "{warnings:#?}");
+    assert!(warnings.iter().any(|m| m.ends_with("provider demo: 5 more JWKS keys skipped")), "{warnings:#?}");
+    let mut h = get("/api");
+    h.push(bearer(&mint(&key, claims(&proxy, "u"))));
+    assert_eq!(vm.request(&headers(&h)).status(), 200, "the usable key is in use");
+}
+
+#[test]
 fn non_utf8_header_bytes_do_not_panic() {
     let proxy = MockProxy::new();
     let vm = vm_with(&proxy, &config_with(local_provider(&[&rs256()])));

@@ -3,7 +3,7 @@
 
 use crate::config::{Config, JwksSource, ProviderId, RemoteJwks};
 use crate::decision::{KeyLookup, KeySource};
-use crate::jwk::{parse_jwks, JwkSet};
+use crate::jwk::{parse_jwks, JwkSet, SkippedKey};
 use crate::jwks_cache::{self, Policy, Record, SharedStore, MAX_JWKS_BYTES};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -50,15 +50,7 @@ impl Remote {
         if rec.version != self.version {
             match rec.jwks.as_deref().map(|b| parse_jwks(b.as_bytes())) {
                 Some(Ok(parsed)) => {
-                    for s in &parsed.skipped {
-                        log::warn!(
-                            "jwt_authn_wasm: provider {}: JWKS key #{} (kid {:?}) skipped: {}",
-                            self.provider,
-                            s.index,
-                            s.kid,
-                            s.reason
-                        );
-                    }
+                    log_skipped(&self.provider, &parsed.skipped);
                     self.set = Some(Rc::new(parsed.set));
                     changed = true;
                 }
@@ -80,6 +72,30 @@ fn shared_key(r: &RemoteJwks) -> String {
     match &r.discovery {
         None => format!("jwt_authn_wasm.jwks|{}|{}", r.cluster, r.uri),
         Some(d) => format!("jwt_authn_wasm.jwks|{}|{}|{}", r.cluster, r.uri, d.issuer),
+    }
+}
+
+/// Most skipped JWKS entries logged one by one; a hostile or broken JWKS of many bad entries
+/// gets a count for the rest, not a line each.
+const MAX_SKIPPED_LOGGED: usize = 10;
+
+/// Logs JWKS entries that were not usable (at `warn`), at most [`MAX_SKIPPED_LOGGED`] of them.
+pub fn log_skipped<'a>(provider: &str, skipped: impl IntoIterator<Item = &'a SkippedKey>) {
+    let mut rest = 0usize;
+    for (i, s) in skipped.into_iter().enumerate() {
+        if i < MAX_SKIPPED_LOGGED {
+            log::warn!(
+                "jwt_authn_wasm: provider {provider}: JWKS key #{} (kid {:?}) skipped: {}",
+                s.index,
+                s.kid,
+                s.reason
+            );
+        } else {
+            rest = rest.saturating_add(1);
+        }
+    }
+    if rest > 0 {
+        log::warn!("jwt_authn_wasm: provider {provider}: {rest} more JWKS keys skipped");
     }
 }
 

@@ -43,13 +43,9 @@ impl RootContext for Root {
                 return false;
             }
         };
-        for (provider, skipped) in &config.skipped_keys {
-            log::warn!(
-                "jwt_authn_wasm: provider {provider}: JWKS key #{} (kid {:?}) skipped: {}",
-                skipped.index,
-                skipped.kid,
-                skipped.reason
-            );
+        for p in &config.providers {
+            let of_p = config.skipped_keys.iter().filter(|(name, _)| *name == p.name).map(|(_, s)| s);
+            super::keys::log_skipped(&p.name, of_p);
         }
         log::info!(
             "jwt_authn_wasm: configured {} provider(s), {} rule(s) (context {})",
