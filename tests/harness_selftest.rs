@@ -590,6 +590,9 @@ fn shared_data_cas_increments_race_safely_across_threads() {
     const ROUNDS: u32 = 200;
     let proxy = MockProxy::new();
     let vms = [vm_with(&proxy, "{}"), vm_with(&proxy, "{}")];
+    // Created first: as in Envoy, a write without a cas (the key absent) is unconditional, so
+    // two VMs creating the key at once may both succeed. Increments then all go through CAS.
+    vms[0].run(|| hostcalls::set_shared_data("counter", Some(b"0"), None).unwrap());
     std::thread::scope(|s| {
         for vm in &vms {
             s.spawn(move || {
