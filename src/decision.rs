@@ -105,16 +105,20 @@ impl<'a> Authenticator<'a> {
         if self.config.bypass_cors_preflight && is_cors_preflight(req) {
             return Verdict::Allow(Vec::new());
         }
-        // No `:path` (CONNECT, where a listener allows it) is matched as `/`, so a catch-all
-        // rule protects it rather than no rule matching and the request passing.
-        let path = req.header(":path").unwrap_or_else(|| "/".to_owned());
+        let path = req.header(":path");
         // Every header read is a host call: `:method` only when some rule names methods.
         let method = if self.config.rules.iter().any(|r| !r.methods.is_empty()) {
             req.header(":method").unwrap_or_default()
         } else {
             String::new()
         };
-        let rule = find_rule(&self.config.rules, &path, &method);
+        let rule = find_rule(&self.config.rules, path.as_deref().unwrap_or_default(), &method);
+        // No `:path` (CONNECT, where a listener allows it): only a rule that matches the empty
+        // path covers it (`prefix: ""`). With none, a filter that protects anything refuses
+        // it rather than let it by, as jwt_authn would (its `connect_matcher` is not offered).
+        if rule.is_none() && path.is_none() && self.config.rules.iter().any(|r| r.requirement.is_some()) {
+            return Verdict::Deny(Rejection::TokenMissing);
+        }
         let Some(requirement) = rule.and_then(|r| r.requirement.as_ref()) else {
             return Verdict::Allow(Vec::new());
         };
@@ -380,9 +384,7 @@ pub fn local_reply(rejection: Rejection, req: &dyn RequestView) -> LocalReply {
     if rejection.challenges() {
         let scheme = req.header(":scheme").unwrap_or_else(|| "http".to_owned());
         let host = req.header(":authority").unwrap_or_default();
-        // No `:path` (CONNECT, where a listener allows it) is matched as `/`, so a catch-all
-        // rule protects it rather than no rule matching and the request passing.
-        let path = req.header(":path").unwrap_or_else(|| "/".to_owned());
+        let path = req.header(":path").unwrap_or_default();
         let realm = quoted_safe(&format!("{scheme}://{host}{}", extract::path_only(&path)));
         let mut challenge = format!("Bearer realm=\"{realm}\"");
         if let Some(error) = rejection.bearer_error() {
@@ -552,13 +554,25 @@ mod tests {
     }
 
     #[test]
-    fn a_request_without_path_is_matched_as_the_root() {
-        let cfg = config(main_rules(), json!({}));
+    fn a_request_without_path_needs_a_rule_for_the_empty_path() {
         let mut r = req("/", &[("authorization", &format!("Bearer {}", good()))]);
         r.0.remove(":path");
+        // `/healthz` public, `/` protected: neither covers it, and it is refused.
+        let cfg = config(main_rules(), json!({}));
+        assert_eq!(denied(run(&cfg, &r, KeyMode::Ready)), Rejection::TokenMissing);
+        // A public exact `/` does not make it public either.
+        let rules =
+            json!([{"match": {"path": "/"}}, {"match": {"prefix": "/"}, "requires": {"provider_name": "main"}}]);
+        let cfg = config(rules, json!({}));
+        assert_eq!(denied(run(&cfg, &r, KeyMode::Ready)), Rejection::TokenMissing);
+        // `prefix: ""` covers it: with a valid token it passes, without one it is refused.
+        let cfg = config(json!([{"match": {"prefix": ""}, "requires": {"provider_name": "main"}}]), json!({}));
         assert_eq!(allowed(run(&cfg, &r, KeyMode::Ready)).len(), 1);
         r.0.remove("authorization");
         assert_eq!(denied(run(&cfg, &r, KeyMode::Ready)), Rejection::TokenMissing);
+        // A filter that protects nothing lets it by.
+        let cfg = config(json!([{"match": {"prefix": "/"}}]), json!({}));
+        assert!(allowed(run(&cfg, &r, KeyMode::Ready)).is_empty());
     }
 
     #[test]

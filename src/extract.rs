@@ -67,11 +67,14 @@ fn from_header_value(value: &str, prefix: Option<&str>) -> Option<String> {
     (!token.is_empty()).then(|| token.to_owned())
 }
 
-/// Value of cookie `name` in a `Cookie` header (`a=1; b=2`), first occurrence.
+/// Value of cookie `name` in a `Cookie` header (`a=1; b=2`), first non-empty occurrence. Names
+/// are trimmed of spaces and tabs only, exactly as [`remove_cookie`] does: a cookie read as
+/// the token is always one it removes.
 pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    let blank = |c: char| c == ' ' || c == '\t';
     header.split(';').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        (k.trim() == name).then(|| v.trim().trim_matches('"')).filter(|v| !v.is_empty())
+        (k.trim_matches(blank) == name).then(|| v.trim_matches(blank).trim_matches('"')).filter(|v| !v.is_empty())
     })
 }
 
@@ -190,6 +193,12 @@ mod tests {
         assert_eq!(cookie_value("a=1; DS=tok; DSR=r", "DS"), Some("tok"));
         assert_eq!(cookie_value("DSR=r", "DS"), None);
         assert_eq!(cookie_value("DS=", "DS"), None);
+        // Only spaces and tabs are trimmed, on both sides, as remove_cookie does.
+        for header in ["a=1; \u{a0}DS=tok", "a=1;\x0cDS=tok", "a=1;\nDS=tok"] {
+            assert_eq!(cookie_value(header, "DS"), None, "{header:?}");
+        }
+        assert_eq!(cookie_value("a=1;\t DS \t=\ttok ", "DS"), Some("tok"));
+        assert_eq!(remove_cookie(b"a=1;\t DS \t=\ttok ", "DS").as_deref(), Some(&b"a=1"[..]));
         assert_eq!(query_param("/p?access_token_x=1&access_token=2", "access_token"), Some("2"));
         assert_eq!(query_param("/p", "access_token"), None);
     }

@@ -1,6 +1,6 @@
 //! Remote JWKS state, shared by every worker VM of one Envoy through proxy-wasm shared data.
 //!
-//! One [`Record`] per JWKS URI holds the last good document and the fetch schedule. A VM
+//! One [`Record`] per JWKS source (cluster and URI, and with discovery the issuer) holds the last good document and the fetch schedule. A VM
 //! that wants to fetch first claims the fetch by writing the record with compare-and-swap,
 //! so N workers make one fetch per refresh, and concurrent unknown-`kid` tokens one
 //! refetch. Every decision here is a pure function of the record, the time and the policy.
@@ -62,7 +62,7 @@ impl Policy {
     }
 }
 
-/// What shared data holds per JWKS URI. Times are unix milliseconds.
+/// What shared data holds per JWKS source. Times are unix milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
     /// Bumped whenever a different good document is stored; VMs re-parse only then.

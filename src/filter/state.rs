@@ -68,9 +68,10 @@ struct Waiter {
 pub enum Attempt {
     /// From `on_http_request_headers`: keys it needs are fetched on a prompt tick.
     First,
-    /// On a tick or a fetch's answer; `give_up` once its deadline has passed. Its fetch was
-    /// already asked for, so it never shortens the tick: else every waiting request would be
-    /// decided again, and shared data read, every millisecond until the keys come.
+    /// On a tick or a fetch's answer; `give_up` once its deadline has passed. It never
+    /// shortens the tick: else every waiting request would be decided again, and shared data
+    /// read, every millisecond until the keys come. A fetch it newly needs (an unknown `kid`
+    /// once the first keys came) starts on the next regular tick.
     Again { give_up: bool },
 }
 
@@ -169,9 +170,9 @@ impl Filter {
         }
     }
 
-    /// Pauses the current request until keys arrive or its fetch timeout passes.
+    /// Pauses the current request until keys arrive or its wait limit passes.
     pub fn wait(&self, context_id: u32) {
-        let timeout = self.max_fetch_timeout_ms();
+        let timeout = self.max_wait_ms();
         let deadline_ms = host::now_ms().saturating_add(timeout);
         self.waiters.borrow_mut().push(Waiter { context_id, deadline_ms });
     }
@@ -180,7 +181,8 @@ impl Filter {
         self.waiters.borrow_mut().retain(|w| w.context_id != context_id);
     }
 
-    fn max_fetch_timeout_ms(&self) -> u64 {
+    /// The longest wait limit of the providers' remote keys ([`Remote::wait_limit_ms`]).
+    fn max_wait_ms(&self) -> u64 {
         self.keys
             .iter()
             .filter_map(|k| match &*k.borrow() {
@@ -268,10 +270,18 @@ impl Filter {
     }
 
     fn record_failure(&self, r: &Remote, claim: u64, now: u64, reason: String) {
-        log::warn!("jwt_authn_wasm: provider {}: JWKS fetch failed: {reason}", r.provider);
-        self.stats.jwks_fetch_failed();
         let jitter = host::jitter();
-        jwks_cache::update(&HostStore, &r.key, |rec| rec.fail(claim, now, reason.clone(), &r.policy, jitter));
+        let mut applied = false;
+        let stored = jwks_cache::update(&HostStore, &r.key, |rec| {
+            applied = rec.fail(claim, now, reason.clone(), &r.policy, jitter);
+            applied
+        });
+        if applied && stored.is_some() {
+            log::warn!("jwt_authn_wasm: provider {}: JWKS fetch failed: {reason}", r.provider);
+            self.stats.jwks_fetch_failed();
+        } else {
+            log::debug!("jwt_authn_wasm: provider {}: late fetch failure dropped ({reason})", r.provider);
+        }
     }
 
     /// A dispatched call answered (or failed). Returns false if the token is not ours.
@@ -304,11 +314,17 @@ impl Filter {
                     Stage::Discovery => self.on_discovery(&call, r, now, status, body.as_deref()),
                     Stage::Jwks => match keys::validate_body(status, body_size, body.as_deref()) {
                         Ok(text) => {
-                            self.stats.jwks_fetch_ok();
                             let policy = r.policy;
-                            jwks_cache::update(&HostStore, &r.key, |rec| {
-                                rec.succeed(call.claim, now, text.clone(), &policy)
+                            let mut applied = false;
+                            let stored = jwks_cache::update(&HostStore, &r.key, |rec| {
+                                applied = rec.succeed(call.claim, now, text.clone(), &policy);
+                                applied
                             });
+                            if applied && stored.is_some() {
+                                self.stats.jwks_fetch_ok();
+                            } else {
+                                log::debug!("jwt_authn_wasm: provider {}: late JWKS answer dropped", r.provider);
+                            }
                         }
                         Err(reason) => self.record_failure(r, call.claim, now, reason),
                     },
