@@ -1,9 +1,10 @@
 //! Remote JWKS state, shared by every worker VM of one Envoy through proxy-wasm shared data.
 //!
-//! One [`Record`] per JWKS source (cluster and URI, and with discovery the issuer) holds the last good document and the fetch schedule. A VM
-//! that wants to fetch first claims the fetch by writing the record with compare-and-swap,
-//! so N workers make one fetch per refresh, and concurrent unknown-`kid` tokens one
-//! refetch. Every decision here is a pure function of the record, the time and the policy.
+//! One [`Record`] per JWKS source (cluster and URI, and with discovery the issuer) holds the
+//! last good document and the fetch schedule. A VM that wants to fetch first claims the fetch
+//! by writing the record with compare-and-swap, so N workers make one fetch per refresh, and
+//! concurrent unknown-`kid` tokens one refetch. Every decision here is a pure function of the
+//! record, the time and the policy.
 
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -273,18 +274,27 @@ pub fn update(store: &dyn SharedStore, key: &str, mut change: impl FnMut(&mut Re
     None
 }
 
+/// [`update`] for a change that may not apply: the record as stored when `change` applied
+/// and the write landed, `None` when it did not apply or could not be written.
+pub fn update_if(store: &dyn SharedStore, key: &str, mut change: impl FnMut(&mut Record) -> bool) -> Option<Record> {
+    let mut applied = false;
+    let stored = update(store, key, |rec| {
+        applied = change(rec);
+        applied
+    });
+    stored.filter(|_| applied)
+}
+
 /// Tries to claim a fetch: scheduled (`refetch == false`) when due, or an unknown-`kid`
 /// refetch when the rate limit allows. `Some(record)` means this caller must fetch now.
 pub fn try_claim(store: &dyn SharedStore, key: &str, now: u64, policy: &Policy, refetch: bool) -> Option<Record> {
-    let mut claimed = false;
-    let stored = update(store, key, |rec| {
-        claimed = if refetch { rec.may_refetch(now, policy) } else { rec.due(now) };
+    update_if(store, key, |rec| {
+        let claimed = if refetch { rec.may_refetch(now, policy) } else { rec.due(now) };
         if claimed {
             rec.begin(now, policy, refetch);
         }
         claimed
-    });
-    stored.filter(|_| claimed)
+    })
 }
 
 #[cfg(test)]

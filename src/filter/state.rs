@@ -271,12 +271,9 @@ impl Filter {
 
     fn record_failure(&self, r: &Remote, claim: u64, now: u64, reason: String) {
         let jitter = host::jitter();
-        let mut applied = false;
-        let stored = jwks_cache::update(&HostStore, &r.key, |rec| {
-            applied = rec.fail(claim, now, reason.clone(), &r.policy, jitter);
-            applied
-        });
-        if applied && stored.is_some() {
+        let applied =
+            jwks_cache::update_if(&HostStore, &r.key, |rec| rec.fail(claim, now, reason.clone(), &r.policy, jitter));
+        if applied.is_some() {
             log::warn!("jwt_authn_wasm: provider {}: JWKS fetch failed: {reason}", r.provider);
             self.stats.jwks_fetch_failed();
         } else {
@@ -315,12 +312,10 @@ impl Filter {
                     Stage::Jwks => match keys::validate_body(status, body_size, body.as_deref()) {
                         Ok(text) => {
                             let policy = r.policy;
-                            let mut applied = false;
-                            let stored = jwks_cache::update(&HostStore, &r.key, |rec| {
-                                applied = rec.succeed(call.claim, now, text.clone(), &policy);
-                                applied
+                            let applied = jwks_cache::update_if(&HostStore, &r.key, |rec| {
+                                rec.succeed(call.claim, now, text.clone(), &policy)
                             });
-                            if applied && stored.is_some() {
+                            if applied.is_some() {
                                 self.stats.jwks_fetch_ok();
                             } else {
                                 log::debug!("jwt_authn_wasm: provider {}: late JWKS answer dropped", r.provider);
@@ -353,13 +348,11 @@ impl Filter {
         });
         match target {
             Ok((uri, (authority, path))) => {
-                let mut ours = false;
-                let stored = jwks_cache::update(&HostStore, &r.key, |rec| {
-                    ours = rec.discovered(call.claim, now, uri.clone(), &r.policy);
-                    ours
+                let ours = jwks_cache::update_if(&HostStore, &r.key, |rec| {
+                    rec.discovered(call.claim, now, uri.clone(), &r.policy)
                 });
                 // Another VM claimed meanwhile: its fetch stands, this one ends here.
-                if ours && stored.is_some() {
+                if ours.is_some() {
                     self.dispatch(call.provider, r, call.claim, Stage::Jwks, &authority, &path);
                 }
             }
