@@ -67,14 +67,14 @@ fn from_header_value(value: &str, prefix: Option<&str>) -> Option<String> {
     (!token.is_empty()).then(|| token.to_owned())
 }
 
-/// Value of cookie `name` in a `Cookie` header (`a=1; b=2`), first non-empty occurrence. Names
-/// are trimmed of spaces and tabs only, exactly as [`remove_cookie`] does: a cookie read as
-/// the token is always one it removes.
+/// Value of cookie `name` in a `Cookie` header (`a=1; b=2`), first non-empty occurrence, by
+/// the same name rule [`remove_cookie`] removes it with.
 pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    let blank = |c: char| c == ' ' || c == '\t';
     header.split(';').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k.trim_matches(blank) == name).then(|| v.trim_matches(blank).trim_matches('"')).filter(|v| !v.is_empty())
+        let (_, v) = pair.split_once('=')?;
+        is_cookie(pair.as_bytes(), name)
+            .then(|| v.trim_matches([' ', '\t']).trim_matches('"'))
+            .filter(|v| !v.is_empty())
     })
 }
 
@@ -94,7 +94,7 @@ pub fn remove_cookie(header: &[u8], name: &str) -> Option<Vec<u8>> {
     let kept: Vec<&[u8]> = header
         .split(|&b| b == b';')
         .map(trim_blanks)
-        .filter(|pair| !pair.is_empty() && trim_blanks(key(pair)) != name.as_bytes())
+        .filter(|pair| !pair.is_empty() && !is_cookie(pair, name))
         .collect();
     (!kept.is_empty()).then(|| kept.join(&b"; "[..]))
 }
@@ -116,6 +116,12 @@ pub fn remove_param(path: &[u8], name: &str) -> Vec<u8> {
     } else {
         [base, b"?", &kept.join(&b"&"[..])].concat()
     }
+}
+
+/// Whether a `Cookie` pair is cookie `name`: its name trimmed of spaces and tabs only, the
+/// one rule by which a cookie is both read as the token and removed.
+fn is_cookie(pair: &[u8], name: &str) -> bool {
+    trim_blanks(key(pair)) == name.as_bytes()
 }
 
 /// What precedes the first `=` (all of it when there is none).
