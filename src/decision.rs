@@ -43,7 +43,9 @@ pub trait KeySource {
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub provider: ProviderId,
-    pub location: Location,
+    /// Where this provider's tokens were found (all of them verified; the claims are the
+    /// first one's).
+    pub locations: Vec<Location>,
     /// Its claims and payload, shared with the verified-token cache.
     pub token: Entry,
     /// Tenant headers its authorization read, sent upstream as the values authorized.
@@ -52,7 +54,7 @@ pub struct Verified {
 
 impl Verified {
     fn new(provider: ProviderId, location: Location, token: Entry) -> Verified {
-        Verified { provider, location, token, tenant_headers: Vec::new() }
+        Verified { provider, locations: vec![location], token, tenant_headers: Vec::new() }
     }
 
     /// `sub`, for logs.
@@ -135,27 +137,13 @@ impl<'a> Authenticator<'a> {
                 let Some(p) = self.config.provider(*provider) else {
                     return Outcome::Fail(Rejection::KeyNotFound);
                 };
-                match extract::extract(&p.locations, req) {
-                    None => Outcome::Fail(Rejection::TokenMissing),
-                    Some(found) => self.verify(*provider, p, found, audiences.as_deref()),
+                let found = extract::extract_all(&p.locations, req);
+                if found.is_empty() {
+                    return Outcome::Fail(Rejection::TokenMissing);
                 }
+                self.verify_each(found, |_| Ok((*provider, p)), audiences.as_deref())
             }
-            Requirement::Any(list) => {
-                let mut failure: Option<Rejection> = None;
-                let mut pending = Vec::new();
-                for r in list {
-                    match self.eval(r, req) {
-                        ok @ Outcome::Ok(_) => return ok,
-                        Outcome::Pending(p) => pending.extend(p),
-                        Outcome::Fail(e) => failure = Some(worse(failure, e)),
-                    }
-                }
-                // Waiting may still turn into a success; a known failure cannot.
-                if !pending.is_empty() {
-                    return Outcome::Pending(pending);
-                }
-                Outcome::Fail(failure.unwrap_or(Rejection::TokenMissing))
-            }
+            Requirement::Any(list) => self.any(list, req),
             Requirement::All(list) => {
                 let mut verified = Vec::new();
                 let mut pending = Vec::new();
@@ -202,28 +190,118 @@ impl<'a> Authenticator<'a> {
         }
     }
 
-    /// jwt_authn's allow_missing: the first token in any provider's locations, verified by
-    /// the provider whose `issuer` its (unverified) `iss` names; no token at all passes.
+    /// `requires_any`. As in jwt_authn, `allow_missing` and `allow_missing_or_failed` among
+    /// the alternatives are not alternatives themselves but say when the list may pass
+    /// without a token: when every other alternative found none (`allow_missing`), or
+    /// whatever they found (`allow_missing_or_failed`). So no provider outside the list is
+    /// consulted, and a token that fails an alternative (a missing role included) is not
+    /// let through by the bypass. Alone in the list, they mean what they mean on their own.
+    fn any(&self, list: &[Requirement], req: &dyn RequestView) -> Outcome {
+        let or_failed = list.iter().any(|r| matches!(r, Requirement::AllowMissingOrFailed));
+        let missing = or_failed || list.iter().any(|r| matches!(r, Requirement::AllowMissing));
+        let regular =
+            || list.iter().filter(|r| !matches!(r, Requirement::AllowMissing | Requirement::AllowMissingOrFailed));
+        if regular().next().is_none() {
+            let alone = if or_failed { Requirement::AllowMissingOrFailed } else { Requirement::AllowMissing };
+            return if missing { self.eval(&alone, req) } else { Outcome::Fail(Rejection::TokenMissing) };
+        }
+        let mut failure: Option<Rejection> = None;
+        let mut pending = Vec::new();
+        for r in regular() {
+            match self.eval(r, req) {
+                ok @ Outcome::Ok(_) => return ok,
+                Outcome::Pending(p) => pending.extend(p),
+                Outcome::Fail(e) => failure = Some(worse(failure, e)),
+            }
+        }
+        // Waiting may still turn into a success; a known failure cannot.
+        if !pending.is_empty() {
+            return Outcome::Pending(pending);
+        }
+        match failure {
+            _ if or_failed => Outcome::Ok(Vec::new()),
+            // `worse` ranks every real failure above a missing token.
+            Some(Rejection::TokenMissing) | None if missing => Outcome::Ok(Vec::new()),
+            f => Outcome::Fail(f.unwrap_or(Rejection::TokenMissing)),
+        }
+    }
+
+    /// jwt_authn's allow_missing on its own: every token in any provider's locations,
+    /// each verified by the provider whose `issuer` its (unverified) `iss` names — an exact
+    /// issuer first, then a provider without one, as jwt_authn picks; no token at all passes.
     fn any_issuer(&self, req: &dyn RequestView) -> Outcome {
-        let found = self.config.providers.iter().find_map(|p| extract::extract(&p.locations, req));
-        let Some(found) = found else {
+        let mut locations: Vec<Location> = Vec::new();
+        for l in self.config.providers.iter().flat_map(|p| &p.locations) {
+            if !locations.contains(l) {
+                locations.push(l.clone());
+            }
+        }
+        let found = extract::extract_all(&locations, req);
+        if found.is_empty() {
             return Outcome::Ok(Vec::new());
-        };
+        }
         let limits = self.limits();
-        let iss = match jws::parse(&found.token, &limits) {
-            Ok(jwt) => jwt.claims.get("iss").and_then(Value::as_str).map(str::to_owned),
-            Err(e) => return Outcome::Fail(e),
-        };
-        let chosen = self
-            .config
-            .providers
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.issuers.is_empty() || iss.as_ref().is_some_and(|i| p.issuers.contains(i)))
-            .find(|(_, p)| p.locations.contains(&found.location));
-        match chosen {
-            Some((i, p)) => self.verify(ProviderId(i), p, found, None),
-            None => Outcome::Fail(Rejection::IssuerNotAllowed),
+        let providers = &self.config.providers;
+        self.verify_each(
+            found,
+            |f| {
+                let iss = jws::parse(&f.token, &limits)?.claims.get("iss").and_then(Value::as_str).map(str::to_owned);
+                let reads = |p: &&Provider| p.locations.contains(&f.location);
+                let exact = providers
+                    .iter()
+                    .enumerate()
+                    .find(|(_, p)| reads(p) && iss.as_ref().is_some_and(|i| p.issuers.contains(i)));
+                exact
+                    .or_else(|| providers.iter().enumerate().find(|(_, p)| reads(p) && p.issuers.is_empty()))
+                    .map(|(i, p)| (ProviderId(i), p))
+                    .ok_or(Rejection::IssuerNotAllowed)
+            },
+            None,
+        )
+    }
+
+    /// Verifies every token found; all must pass (jwt_authn: a good token beside a bad one
+    /// must not let the request through, as the upstream may read the bad one). A token
+    /// seen twice for the same provider is verified once.
+    fn verify_each<'p>(
+        &self,
+        found: Vec<Found>,
+        provider_of: impl Fn(&Found) -> Result<(ProviderId, &'p Provider), Rejection>,
+        audiences: Option<&[String]>,
+    ) -> Outcome {
+        let mut verified: Vec<Verified> = Vec::new();
+        let mut done: Vec<(String, ProviderId)> = Vec::new();
+        let mut pending = Vec::new();
+        for f in found {
+            let (id, p) = match provider_of(&f) {
+                Ok(chosen) => chosen,
+                Err(e) => return Outcome::Fail(e),
+            };
+            if done.iter().any(|(t, d)| *t == f.token && *d == id) {
+                if let Some(v) = verified.iter_mut().find(|v| v.provider == id) {
+                    v.locations.push(f.location);
+                }
+                continue;
+            }
+            let token = f.token.clone();
+            match self.verify(id, p, f, audiences) {
+                Outcome::Ok(vs) => {
+                    done.push((token, id));
+                    for v in vs {
+                        match verified.iter_mut().find(|w| w.provider == v.provider) {
+                            Some(w) => w.locations.extend(v.locations),
+                            None => verified.push(v),
+                        }
+                    }
+                }
+                Outcome::Pending(p) => pending.extend(p),
+                fail @ Outcome::Fail(_) => return fail,
+            }
+        }
+        if pending.is_empty() {
+            Outcome::Ok(verified)
+        } else {
+            Outcome::Pending(pending)
         }
     }
 
@@ -344,8 +422,11 @@ pub fn mutations(config: &Config, verified: &[Verified], req: &dyn RequestView) 
         for t in &v.tenant_headers {
             m.set.push((t.name.clone(), t.value.clone()));
         }
-        if !p.forward {
-            match &v.location {
+        if p.forward {
+            continue;
+        }
+        for location in &v.locations {
+            match location {
                 Location::Header { name, .. } => {
                     if !m.remove.contains(name) {
                         m.remove.push(name.clone());
@@ -668,6 +749,78 @@ mod tests {
         let other = token(json!({"alg": "RS256", "kid": "k1"}), other, b"ok");
         let v = allowed(verdict(&cfg, "/opt", &[("x-other-token".into(), other)]));
         assert_eq!(v[0].provider, cfg.provider_id("other").unwrap());
+    }
+
+    /// jwt_authn's Example 7, "A is optional": `allow_missing` inside `requires_any` is a
+    /// bypass for when the listed providers found no token, not an alternative that
+    /// verifies a token with any provider.
+    #[test]
+    fn allow_missing_inside_requires_any_only_bypasses_a_missing_token() {
+        let cfg = config(
+            json!([
+                {"match": {"prefix": "/opt"}, "requires": {"requires_any": {"requirements": [{"provider_name": "main"}, {"allow_missing": {}}]}}},
+                {"match": {"prefix": "/admin"}, "requires": {"requires_any": {"requirements": [{"provider_name": "main", "roles": ["admin"]}, {"allow_missing": {}}]}}},
+                {"match": {"prefix": "/soft"}, "requires": {"requires_any": {"requirements": [{"provider_name": "main"}, {"allow_missing_or_failed": {}}, {"allow_missing": {}}]}}},
+                {"match": {"prefix": "/only"}, "requires": {"requires_any": {"requirements": [{"allow_missing": {}}]}}}
+            ]),
+            json!({}),
+        );
+        let mut oc = claims();
+        oc["iss"] = json!("https://other.example.com");
+        let other = token(json!({"alg": "RS256", "kid": "k1"}), oc, b"ok");
+        let bad = token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"bad");
+        // No token for `main`: passes, anonymous.
+        assert!(allowed(verdict(&cfg, "/opt", &[])).is_empty());
+        assert!(allowed(verdict(&cfg, "/opt", &[("x-other-token".into(), other.clone())])).is_empty());
+        // A valid `main` token: its identity.
+        assert_eq!(allowed(verdict(&cfg, "/opt", &[bearer(&good())]))[0].subject(), Some("user-1"));
+        // Another provider's valid token where `main` reads: refused, not verified by `other`.
+        assert_eq!(denied(verdict(&cfg, "/opt", &[bearer(&other)])), Rejection::IssuerNotAllowed);
+        assert_eq!(denied(verdict(&cfg, "/opt", &[bearer(&bad)])), Rejection::SignatureInvalid);
+        // A token that fails the alternative's authorization is not let through anonymously.
+        assert_eq!(denied(verdict(&cfg, "/admin", &[bearer(&good())])), Rejection::RolesMissing);
+        assert!(allowed(verdict(&cfg, "/admin", &[])).is_empty());
+        // allow_missing_or_failed wins over allow_missing: anything passes, a valid token
+        // still yields its identity.
+        assert!(allowed(verdict(&cfg, "/soft", &[bearer(&bad)])).is_empty());
+        assert_eq!(allowed(verdict(&cfg, "/soft", &[bearer(&good())])).len(), 1);
+        // Alone in the list, allow_missing means what it means on its own.
+        assert_eq!(
+            allowed(verdict(&cfg, "/only", &[("x-other-token".into(), other)]))[0].provider,
+            cfg.provider_id("other").unwrap()
+        );
+        assert_eq!(denied(verdict(&cfg, "/only", &[bearer(&bad)])), Rejection::SignatureInvalid);
+    }
+
+    /// jwt_authn's `findByIssuer`: the provider whose issuer is the token's comes first; one
+    /// without an issuer only when none has it, whatever the names' order.
+    #[test]
+    fn allow_missing_prefers_the_exact_issuer() {
+        let provider = |iss: Option<&str>, header: &str| {
+            let mut p = json!({
+                "local_jwks": {"inline_string": jwks()},
+                "from_headers": [{"name": header}],
+                "claim_to_headers": [{"header_name": format!("x-{header}"), "claim_name": "sub"}]
+            });
+            if let Some(i) = iss {
+                p["issuer"] = json!(i);
+            }
+            p
+        };
+        let cfg = Config::parse(
+            json!({
+                "providers": {"a0": provider(None, "tok"), "b": provider(Some("https://b.example"), "tok")},
+                "rules": [{"match": {"prefix": "/"}, "requires": {"allow_missing": {}}}]
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let b = token(json!({"alg": "RS256", "kid": "k1"}), json!({"iss": "https://b.example", "sub": "bob"}), b"ok");
+        let v = allowed(verdict(&cfg, "/", &[("tok".into(), b)]));
+        assert_eq!(v[0].provider, cfg.provider_id("b").unwrap());
+        let c = token(json!({"alg": "RS256", "kid": "k1"}), json!({"iss": "https://c.example", "sub": "carol"}), b"ok");
+        assert_eq!(allowed(verdict(&cfg, "/", &[("tok".into(), c)]))[0].provider, cfg.provider_id("a0").unwrap());
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Finding the token in a request, and taking it out again (`forward: false`).
+//! Finding the tokens in a request, and taking them out again (`forward: false`).
 //!
-//! Precedence, when a request carries tokens in several places: the provider's locations in
-//! order — headers as listed, then cookies, then query parameters — and the first one
-//! present is the token. Later ones are not looked at, so a second credential cannot change
-//! the outcome of the first.
+//! Every location a provider reads is looked at, and every token found there must verify,
+//! as in jwt_authn: a good token beside a bad one must not pass, or the upstream may read
+//! the bad one as if it had been checked. The first one found — headers as listed, then
+//! cookies, then query parameters — is the one whose claims become identity headers.
 
 /// Where a provider looks for its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,18 +38,22 @@ pub struct Found {
     pub location: Location,
 }
 
-/// The first token present at `locations`, in order.
-pub fn extract(locations: &[Location], req: &dyn RequestView) -> Option<Found> {
-    locations.iter().find_map(|loc| {
-        let token = match loc {
+/// Every token present at `locations`, in order: the first value of a header, and every
+/// non-empty cookie or query parameter of the name (a repeated one is a second token, which
+/// an upstream may read).
+pub fn extract_all(locations: &[Location], req: &dyn RequestView) -> Vec<Found> {
+    let mut found = Vec::new();
+    for loc in locations {
+        let tokens = match loc {
             Location::Header { name, prefix } => {
-                req.header(name).and_then(|v| from_header_value(&v, prefix.as_deref()))
+                req.header(name).and_then(|v| from_header_value(&v, prefix.as_deref())).into_iter().collect()
             }
-            Location::Cookie(name) => req.header("cookie").and_then(|c| cookie_value(&c, name).map(str::to_owned)),
-            Location::Param(name) => req.header(":path").and_then(|p| query_param(&p, name).map(str::to_owned)),
-        }?;
-        Some(Found { token, location: loc.clone() })
-    })
+            Location::Cookie(name) => req.header("cookie").map(|c| cookie_values(&c, name)).unwrap_or_default(),
+            Location::Param(name) => req.header(":path").map(|p| query_params(&p, name)).unwrap_or_default(),
+        };
+        found.extend(tokens.into_iter().map(|token| Found { token, location: loc.clone() }));
+    }
+    found
 }
 
 fn from_header_value(value: &str, prefix: Option<&str>) -> Option<String> {
@@ -67,25 +71,58 @@ fn from_header_value(value: &str, prefix: Option<&str>) -> Option<String> {
     (!token.is_empty()).then(|| token.to_owned())
 }
 
-/// Value of cookie `name` in a `Cookie` header (`a=1; b=2`), first non-empty occurrence, by
-/// the same name rule [`remove_cookie`] removes it with.
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|pair| {
-        let (_, v) = pair.split_once('=')?;
-        is_cookie(pair.as_bytes(), name)
-            .then(|| v.trim_matches([' ', '\t']).trim_matches('"'))
-            .filter(|v| !v.is_empty())
-    })
+/// Values of cookie `name` in a `Cookie` header (`a=1; b=2`), the non-empty ones, by the same
+/// name rule [`remove_cookie`] removes them with.
+pub fn cookie_values(header: &str, name: &str) -> Vec<String> {
+    header
+        .split(';')
+        .filter_map(|pair| {
+            let (_, v) = pair.split_once('=')?;
+            is_cookie(pair.as_bytes(), name)
+                .then(|| v.trim_matches([' ', '\t']).trim_matches('"'))
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
-/// Value of query parameter `name` in a request path (`/p?a=1&b=2`), first occurrence.
-pub fn query_param<'a>(path: &'a str, name: &str) -> Option<&'a str> {
-    let (_, query) = path.split_once('?')?;
+/// Values of query parameter `name` in a request path (`/p?a=1&b=2`), the non-empty ones.
+/// Names and values are percent-decoded, as Envoy decodes them for jwt_authn and as most
+/// upstreams do: `access%5Ftoken` is `access_token`.
+pub fn query_params(path: &str, name: &str) -> Vec<String> {
+    let Some((_, query)) = path.split_once('?') else { return Vec::new() };
     let query = query.split('#').next().unwrap_or_default();
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then_some(v).filter(|v| !v.is_empty())
-    })
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (*percent_decode(k.as_bytes()) == *name.as_bytes())
+                .then(|| String::from_utf8_lossy(&percent_decode(v.as_bytes())).into_owned())
+                .filter(|v| !v.is_empty())
+        })
+        .collect()
+}
+
+/// `%XX` escapes decoded; a `%` not followed by two hex digits stays as it is.
+fn percent_decode(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !s.contains(&b'%') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s;
+    while let Some((&b, tail)) = rest.split_first() {
+        if let (b'%', [h, l, after @ ..]) = (b, tail) {
+            if let (Some(hi), Some(lo)) = (hex(*h), hex(*l)) {
+                out.push(hi << 4 | lo);
+                rest = after;
+                continue;
+            }
+        }
+        out.push(b);
+        rest = tail;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The `Cookie` header without cookie `name`; `None` when nothing else is left. On bytes:
@@ -109,7 +146,7 @@ pub fn remove_param(path: &[u8], name: &str) -> Vec<u8> {
         .get(1..)
         .unwrap_or_default()
         .split(|&b| b == b'&')
-        .filter(|pair| !pair.is_empty() && key(pair) != name.as_bytes())
+        .filter(|pair| !pair.is_empty() && *percent_decode(key(pair)) != *name.as_bytes())
         .collect();
     if kept.is_empty() {
         base.to_vec()
@@ -163,50 +200,72 @@ mod tests {
         Location::Header { name: "authorization".into(), prefix: Some("Bearer ".into()) }
     }
 
+    fn first(locs: &[Location], r: &Req) -> Option<String> {
+        extract_all(locs, r).into_iter().next().map(|f| f.token)
+    }
+
     #[test]
     fn bearer_prefix_is_case_insensitive_and_required() {
         let locs = [bearer()];
-        assert_eq!(extract(&locs, &req(&[("authorization", "Bearer abc")])).unwrap().token, "abc");
-        assert_eq!(extract(&locs, &req(&[("authorization", "bearer  abc ")])).unwrap().token, "abc");
-        assert!(extract(&locs, &req(&[("authorization", "Basic abc")])).is_none());
-        assert!(extract(&locs, &req(&[("authorization", "Bearer ")])).is_none());
-        assert!(extract(&locs, &req(&[("authorization", "Bear")])).is_none());
+        assert_eq!(first(&locs, &req(&[("authorization", "Bearer abc")])).unwrap(), "abc");
+        assert_eq!(first(&locs, &req(&[("authorization", "bearer  abc ")])).unwrap(), "abc");
+        assert!(first(&locs, &req(&[("authorization", "Basic abc")])).is_none());
+        assert!(first(&locs, &req(&[("authorization", "Bearer ")])).is_none());
+        assert!(first(&locs, &req(&[("authorization", "Bear")])).is_none());
         // Multi-byte input where the prefix length falls inside a character.
-        assert!(extract(&locs, &req(&[("authorization", "Beaé€rer")])).is_none());
+        assert!(first(&locs, &req(&[("authorization", "Beaé€rer")])).is_none());
     }
 
     #[test]
     fn header_without_prefix_takes_whole_value() {
         let locs = [Location::Header { name: "x-jwt".into(), prefix: None }];
-        assert_eq!(extract(&locs, &req(&[("x-jwt", "t.o.k")])).unwrap().token, "t.o.k");
+        assert_eq!(first(&locs, &req(&[("x-jwt", "t.o.k")])).unwrap(), "t.o.k");
     }
 
     #[test]
-    fn first_location_wins_over_later_ones() {
+    fn every_location_is_read_in_precedence_order() {
         let locs = [bearer(), Location::Cookie("DS".into()), Location::Param("access_token".into())];
-        let r =
-            req(&[("authorization", "Bearer fromheader"), ("cookie", "DS=fromcookie"), (":path", "/?access_token=p")]);
-        let f = extract(&locs, &r).unwrap();
-        assert_eq!((f.token.as_str(), f.location), ("fromheader", bearer()));
+        let r = req(&[
+            ("authorization", "Bearer fromheader"),
+            ("cookie", "DS=c1; x=1; DS=; DS=c2"),
+            (":path", "/?access_token=p1&access%5Ftoken=p%2E2&access_token="),
+        ]);
+        let found: Vec<(String, Location)> =
+            extract_all(&locs, &r).into_iter().map(|f| (f.token, f.location)).collect();
+        assert_eq!(
+            found,
+            [
+                ("fromheader".to_owned(), bearer()),
+                ("c1".to_owned(), Location::Cookie("DS".into())),
+                ("c2".to_owned(), Location::Cookie("DS".into())),
+                ("p1".to_owned(), Location::Param("access_token".into())),
+                ("p.2".to_owned(), Location::Param("access_token".into())),
+            ]
+        );
         let r = req(&[("cookie", "a=b; DS=fromcookie"), (":path", "/?access_token=p")]);
-        assert_eq!(extract(&locs, &r).unwrap().token, "fromcookie");
+        assert_eq!(first(&locs, &r).unwrap(), "fromcookie");
         let r = req(&[(":path", "/x?y=1&access_token=p#frag")]);
-        assert_eq!(extract(&locs, &r).unwrap().token, "p");
+        assert_eq!(first(&locs, &r).unwrap(), "p");
+        assert!(extract_all(&locs, &req(&[(":path", "/x?y=1")])).is_empty());
     }
 
     #[test]
     fn cookies_and_params_parse_strictly() {
-        assert_eq!(cookie_value("a=1; DS=tok; DSR=r", "DS"), Some("tok"));
-        assert_eq!(cookie_value("DSR=r", "DS"), None);
-        assert_eq!(cookie_value("DS=", "DS"), None);
+        assert_eq!(cookie_values("a=1; DS=tok; DSR=r", "DS"), ["tok"]);
+        assert!(cookie_values("DSR=r", "DS").is_empty());
+        assert!(cookie_values("DS=", "DS").is_empty());
         // Only spaces and tabs are trimmed, on both sides, as remove_cookie does.
         for header in ["a=1; \u{a0}DS=tok", "a=1;\x0cDS=tok", "a=1;\nDS=tok"] {
-            assert_eq!(cookie_value(header, "DS"), None, "{header:?}");
+            assert!(cookie_values(header, "DS").is_empty(), "{header:?}");
         }
-        assert_eq!(cookie_value("a=1;\t DS \t=\ttok ", "DS"), Some("tok"));
+        assert_eq!(cookie_values("a=1;\t DS \t=\ttok ", "DS"), ["tok"]);
         assert_eq!(remove_cookie(b"a=1;\t DS \t=\ttok ", "DS").as_deref(), Some(&b"a=1"[..]));
-        assert_eq!(query_param("/p?access_token_x=1&access_token=2", "access_token"), Some("2"));
-        assert_eq!(query_param("/p", "access_token"), None);
+        assert_eq!(query_params("/p?access_token_x=1&access_token=2", "access_token"), ["2"]);
+        assert!(query_params("/p", "access_token").is_empty());
+        // Percent-decoded names and values; a broken escape stays as sent.
+        assert_eq!(query_params("/p?%61ccess_token=%2e%zz%4", "access_token"), [".%zz%4"]);
+        assert_eq!(percent_decode(b"a%2Fb%2fc"), &b"a/b/c"[..]);
+        assert_eq!(percent_decode(b"%%41%"), &b"%A%"[..]);
     }
 
     #[test]
@@ -220,6 +279,8 @@ mod tests {
         assert_eq!(remove_param(b"/p?access_token=t", "access_token"), b"/p");
         assert_eq!(remove_param(b"/p", "access_token"), b"/p");
         assert_eq!(remove_param(b"/\xe9?q=\xff&access_token=t", "access_token"), b"/\xe9?q=\xff");
+        // Every spelling of the name the reading side decodes.
+        assert_eq!(remove_param(b"/p?access%5Ftoken=t&a=1&%61ccess_token=u", "access_token"), b"/p?a=1");
         assert_eq!(path_only("/a/b?c=d#e"), "/a/b");
     }
 }

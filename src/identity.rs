@@ -18,15 +18,18 @@ pub enum Skip {
     Unsafe,
 }
 
-/// The claim at `path`: a top-level member of that exact name if there is one (namespaced
-/// claims such as `https://example.com/roles` contain dots), else the dotted path walked
-/// through nested objects (`tenants.T1.roles`). A segment `{name}` stands for the string
-/// value of the top-level claim `name` (`tenants.{dct}.roles`: the current tenant's roles);
-/// a final `@keys` gives an object's member names (`tenants.@keys`: the tenant ids).
+/// The claim at `path`: the dotted path walked through nested objects (`tenants.T1.roles`),
+/// as jwt_authn walks it; only when there is no such path, a top-level member of that exact
+/// name (namespaced claims such as `https://example.com/roles` contain dots). So a top-level
+/// claim named `org.role` cannot stand in for the nested `org.role` the configuration means.
+/// A segment `{name}` stands for the string value of the top-level claim `name`
+/// (`tenants.{dct}.roles`: the current tenant's roles); a final `@keys` gives an object's
+/// member names (`tenants.@keys`: the tenant ids).
 pub fn lookup(claims: &Map<String, Value>, path: &str) -> Option<Value> {
-    if let Some(v) = claims.get(path) {
-        return Some(v.clone());
-    }
+    walk(claims, path).or_else(|| claims.get(path).cloned())
+}
+
+fn walk(claims: &Map<String, Value>, path: &str) -> Option<Value> {
     let mut current: Option<&Value> = None;
     for seg in path.split('.') {
         if seg == "@keys" {
@@ -113,6 +116,17 @@ mod tests {
         .as_object()
         .unwrap()
         .clone()
+    }
+
+    #[test]
+    fn a_path_wins_over_a_dotted_top_level_name() {
+        // As jwt_authn walks it: a top-level claim literally named `org.role` (which a user
+        // might be able to set) does not stand in for the nested one.
+        let c = json!({"org": {"role": "member"}, "org.role": "admin", "https://x.example/roles": ["a"]});
+        let c = c.as_object().unwrap();
+        assert_eq!(lookup(c, "org.role"), Some(json!("member")));
+        // Namespaced claims with dots are still reachable when no such path exists.
+        assert_eq!(lookup(c, "https://x.example/roles"), Some(json!(["a"])));
     }
 
     #[test]

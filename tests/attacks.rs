@@ -1295,56 +1295,116 @@ mod token_locations {
         h
     }
 
+    /// Every token in the provider's locations must verify, as in jwt_authn: a good token
+    /// beside a bad one would otherwise pass, and the upstream might read the bad one as if
+    /// it had been checked. The first one found is the identity; all are removed.
     #[test]
-    fn first_location_wins() {
+    fn every_token_must_verify() {
         let (rig, k) = rig();
         let good = mint(&k.rs, rig.claims("user-1"));
+        let other = mint(&k.rs, rig.claims("user-2"));
         let expired = mint(&k.rs, with(rig.claims("u"), "exp", json!(rig.now() - 3600)));
         let bad = "not-a-jwt";
 
-        let (_, r) = rig.check(
-            "valid header + garbage cookie",
-            req("/api", Some(&format!("Bearer {good}")), Some(&format!("DS={bad}"))),
-            ALLOW,
-        );
-        assert_eq!(r.header("x-jwt-sub").as_deref(), Some("user-1"));
-        assert_eq!(r.header("authorization"), None, "the token used is removed (forward: false)");
-        assert_eq!(r.header("cookie").as_deref(), Some("DS=not-a-jwt"), "the unused cookie is left alone");
+        for (case, path, auth, cookie, want) in [
+            (
+                "valid header + garbage cookie",
+                "/api".to_owned(),
+                Some(format!("Bearer {good}")),
+                Some(format!("DS={bad}")),
+                MALFORMED,
+            ),
+            (
+                "garbage header + valid cookie",
+                "/api".to_owned(),
+                Some(format!("Bearer {bad}")),
+                Some(format!("DS={good}")),
+                MALFORMED,
+            ),
+            (
+                "expired header + valid cookie",
+                "/api".to_owned(),
+                Some(format!("Bearer {expired}")),
+                Some(format!("DS={good}")),
+                EXPIRED,
+            ),
+            (
+                "valid header + expired cookie",
+                "/api".to_owned(),
+                Some(format!("Bearer {good}")),
+                Some(format!("DS={expired}")),
+                EXPIRED,
+            ),
+            (
+                "valid cookie + garbage param",
+                format!("/api?access_token={bad}"),
+                None,
+                Some(format!("a=1; DS={good}")),
+                MALFORMED,
+            ),
+            (
+                "garbage cookie + valid param",
+                format!("/api?access_token={good}"),
+                None,
+                Some(format!("DS={bad}")),
+                MALFORMED,
+            ),
+            (
+                "valid header + percent-encoded name of a garbage param",
+                format!("/api?access%5Ftoken={bad}"),
+                Some(format!("Bearer {good}")),
+                None,
+                MALFORMED,
+            ),
+            ("two DS cookies, garbage first", "/api".to_owned(), None, Some(format!("DS={bad}; DS={good}")), MALFORMED),
+            (
+                "two DS cookies, garbage second",
+                "/api".to_owned(),
+                None,
+                Some(format!("DS={good}; DS={bad}")),
+                MALFORMED,
+            ),
+            (
+                "two params, garbage second",
+                format!("/api?access_token={good}&access_token={bad}"),
+                None,
+                None,
+                MALFORMED,
+            ),
+        ] {
+            rig.check(case, req(&path, auth.as_deref(), cookie.as_deref()), want);
+        }
 
-        rig.check(
-            "garbage header + valid cookie",
-            req("/api", Some(&format!("Bearer {bad}")), Some(&format!("DS={good}"))),
-            MALFORMED,
-        );
-        rig.check(
-            "expired header + valid cookie",
-            req("/api", Some(&format!("Bearer {expired}")), Some(&format!("DS={good}"))),
-            EXPIRED,
-        );
+        // All valid: passes, the first is the identity, and every one is taken out.
         let (_, r) = rig.check(
-            "valid cookie + garbage param",
-            req(&format!("/api?access_token={bad}"), None, Some(&format!("a=1; DS={good}"))),
+            "valid header + another valid cookie + valid param",
+            req(
+                &format!("/api?x=1&access_token={other}"),
+                Some(&format!("Bearer {good}")),
+                Some(&format!("a=1; DS={other}")),
+            ),
             ALLOW,
         );
+        assert_eq!(r.header("x-jwt-sub").as_deref(), Some("user-1"), "the first location's token is the identity");
+        assert_eq!(r.header("authorization"), None);
         assert_eq!(r.header("cookie").as_deref(), Some("a=1"));
-        rig.check(
-            "garbage cookie + valid param",
-            req(&format!("/api?access_token={good}"), None, Some(&format!("DS={bad}"))),
-            MALFORMED,
+        assert_eq!(r.header(":path").as_deref(), Some("/api?x=1"));
+        let (_, r) = rig.check(
+            "the same token in header and cookie",
+            req("/api", Some(&format!("Bearer {good}")), Some(&format!("DS={good}"))),
+            ALLOW,
         );
+        assert_eq!(r.header("cookie"), None);
         rig.check(
             "Basic credentials + valid cookie (no Bearer token in the header)",
             req("/api", Some("Basic dXNlcjpwYXNz"), Some(&format!("DS={good}"))),
             ALLOW,
         );
         rig.check("scheme matched case-insensitively", req("/api", Some(&format!("bEaReR {good}")), None), ALLOW);
-        // The first of two cookies, and the first of two parameters, is the token.
-        rig.check("two DS cookies, garbage first", req("/api", None, Some(&format!("DS={bad}; DS={good}"))), MALFORMED);
-        rig.check("two DS cookies, valid first", req("/api", None, Some(&format!("DS={good}; DS={bad}"))), ALLOW);
         rig.check(
-            "two access_token params, garbage first",
-            req(&format!("/api?access_token={bad}&access_token={good}"), None, None),
-            MALFORMED,
+            "a percent-encoded valid token",
+            req(&format!("/api?access%5Ftoken={}", good.replace('.', "%2E")), None, None),
+            ALLOW,
         );
     }
 }
