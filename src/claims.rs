@@ -20,6 +20,10 @@ pub struct ClaimPolicy<'a> {
     pub require_expiration: bool,
     pub max_lifetime_secs: Option<u64>,
     pub clock_skew_secs: u64,
+    /// The `descope` preset's project: its session tokens only (`drn` is `DS` where
+    /// present), an `aud` that names the project where present and no audiences are
+    /// configured, and no `iat` in the future — what Descope's SDKs check.
+    pub descope_project: Option<&'a str>,
 }
 
 impl<'a> ClaimPolicy<'a> {
@@ -31,6 +35,7 @@ impl<'a> ClaimPolicy<'a> {
             require_expiration: p.require_expiration,
             max_lifetime_secs: p.max_lifetime.map(|d| d.as_secs()),
             clock_skew_secs: p.clock_skew_seconds,
+            descope_project: p.descope_project.as_deref(),
         }
     }
 }
@@ -40,11 +45,23 @@ pub fn validate(claims: &Map<String, Value>, policy: &ClaimPolicy<'_>, now: u64)
     // Fractions are allowed (RFC 7519 §2); round towards the stricter side.
     let exp = numeric_date(claims, "exp")?.map(|v| v.floor() as u64);
     let nbf = numeric_date(claims, "nbf")?.map(|v| v.ceil() as u64);
-    numeric_date(claims, "iat")?;
+    let iat = numeric_date(claims, "iat")?.map(|v| v.ceil() as u64);
     let iss = string_claim(claims, "iss")?;
     let sub = string_claim(claims, "sub")?;
     let aud = audiences(claims)?;
 
+    if policy.descope_project.is_some() {
+        // A refresh token (`DSR`) is signed by the same key and names the same user, but it
+        // lives for weeks and survives logout at the gateway; only session tokens open APIs.
+        match claims.get("drn") {
+            None => {}
+            Some(Value::String(d)) if d == "DS" => {}
+            Some(_) => return Err(Rejection::TokenTypeNotAllowed),
+        }
+        if iat.is_some_and(|iat| now.saturating_add(policy.clock_skew_secs) < iat) {
+            return Err(Rejection::NotYetValid);
+        }
+    }
     match exp {
         Some(exp) => {
             if now > exp.saturating_add(policy.clock_skew_secs) {
@@ -75,8 +92,21 @@ pub fn validate(claims: &Map<String, Value>, policy: &ClaimPolicy<'_>, now: u64)
             return Err(Rejection::SubjectNotAllowed);
         }
     }
-    if !policy.audiences.is_empty() && !aud.iter().any(|a| policy.audiences.iter().any(|w| w == a)) {
-        return Err(Rejection::AudienceNotAllowed);
+    // RFC 7800 confirmation: the token is bound to a key (DPoP's `jkt`, mTLS's `x5t#S256`)
+    // whose proof of possession this filter does not check. Taken as a bearer token, a
+    // stolen copy would work; refused instead.
+    if claims.contains_key("cnf") {
+        return Err(Rejection::TokenBound);
+    }
+    if !policy.audiences.is_empty() {
+        if !aud.iter().any(|a| policy.audiences.iter().any(|w| w == a)) {
+            return Err(Rejection::AudienceNotAllowed);
+        }
+    } else if let Some(project) = policy.descope_project {
+        // Descope's Python SDK: an `aud` that is there must name the project.
+        if !aud.is_empty() && !aud.contains(&project) {
+            return Err(Rejection::AudienceNotAllowed);
+        }
     }
     Ok(())
 }
@@ -126,10 +156,54 @@ mod tests {
             require_expiration: false,
             max_lifetime_secs: None,
             clock_skew_secs: 60,
+            descope_project: None,
         }
     }
     fn check(claims: Value, p: &ClaimPolicy<'_>) -> Result<(), Rejection> {
         validate(claims.as_object().unwrap(), p, NOW)
+    }
+
+    #[test]
+    fn sender_constrained_tokens_are_refused() {
+        let p = policy();
+        assert_eq!(
+            check(json!({"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}), &p),
+            Err(Rejection::TokenBound)
+        );
+        assert_eq!(
+            check(json!({"cnf": {"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}), &p),
+            Err(Rejection::TokenBound)
+        );
+        assert_eq!(check(json!({"sub": "u"}), &p), Ok(()));
+    }
+
+    #[test]
+    fn descope_preset_checks() {
+        let mut p = policy();
+        // Without the preset none of these are looked at.
+        assert_eq!(check(json!({"drn": "DSR", "aud": "other", "iat": NOW + 3600}), &p), Ok(()));
+        p.descope_project = Some("P2abc");
+        p.clock_skew_secs = 5;
+        assert_eq!(check(json!({"drn": "DS"}), &p), Ok(()));
+        assert_eq!(check(json!({}), &p), Ok(()));
+        for drn in [json!("DSR"), json!("ds"), json!(""), json!(null), json!(["DS"])] {
+            assert_eq!(check(json!({ "drn": drn }), &p), Err(Rejection::TokenTypeNotAllowed), "{drn}");
+        }
+        // `aud`, where present, must name the project; configured audiences replace that.
+        assert_eq!(check(json!({"aud": "P2abc"}), &p), Ok(()));
+        assert_eq!(check(json!({"aud": ["x", "P2abc"]}), &p), Ok(()));
+        assert_eq!(check(json!({"aud": "P2abcd"}), &p), Err(Rejection::AudienceNotAllowed));
+        assert_eq!(check(json!({"aud": []}), &p), Ok(()));
+        let configured = ["api".to_owned()];
+        p.audiences = &configured;
+        assert_eq!(check(json!({"aud": "api"}), &p), Ok(()));
+        assert_eq!(check(json!({"aud": "P2abc"}), &p), Err(Rejection::AudienceNotAllowed));
+        assert_eq!(check(json!({}), &p), Err(Rejection::AudienceNotAllowed));
+        p.audiences = &[];
+        // `iat` ahead of the clock beyond the skew.
+        assert_eq!(check(json!({"iat": NOW + 5}), &p), Ok(()));
+        assert_eq!(check(json!({"iat": NOW + 6}), &p), Err(Rejection::NotYetValid));
+        assert_eq!(check(json!({"iat": (NOW + 5) as f64 + 0.1}), &p), Err(Rejection::NotYetValid));
     }
 
     #[test]

@@ -38,6 +38,13 @@ pub enum Rejection {
     SubjectNotAllowed,
     /// No `aud` entry is among the provider's audiences.
     AudienceNotAllowed,
+    /// Not a session token: a Descope refresh token (`drn` other than `DS`) under the
+    /// `descope` preset.
+    TokenTypeNotAllowed,
+    /// A sender-constrained token (`cnf`, RFC 7800: DPoP or mTLS-bound), whose proof of
+    /// possession this filter does not check; accepting it as a bearer token would drop
+    /// the binding.
+    TokenBound,
     /// The provider's keys could not be obtained in time: the token may be fine.
     JwksUnavailable,
     /// Authorization: a required role is missing (globally or in the tenant).
@@ -51,7 +58,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 21] = [
+    pub const ALL: [Rejection; 23] = [
         Rejection::TokenMissing,
         Rejection::TokenTooLarge,
         Rejection::TokenMalformed,
@@ -68,6 +75,8 @@ impl Rejection {
         Rejection::IssuerNotAllowed,
         Rejection::SubjectNotAllowed,
         Rejection::AudienceNotAllowed,
+        Rejection::TokenTypeNotAllowed,
+        Rejection::TokenBound,
         Rejection::JwksUnavailable,
         Rejection::RolesMissing,
         Rejection::PermissionsMissing,
@@ -108,6 +117,8 @@ impl Rejection {
             Rejection::IssuerNotAllowed => "jwt_issuer_not_allowed",
             Rejection::SubjectNotAllowed => "jwt_subject_not_allowed",
             Rejection::AudienceNotAllowed => "jwt_audience_not_allowed",
+            Rejection::TokenTypeNotAllowed => "jwt_token_type_not_allowed",
+            Rejection::TokenBound => "jwt_sender_constrained",
             Rejection::JwksUnavailable => "jwks_unavailable",
             Rejection::RolesMissing => "forbidden_roles",
             Rejection::PermissionsMissing => "forbidden_permissions",
@@ -134,6 +145,8 @@ impl Rejection {
             Rejection::IssuerNotAllowed => "Jwt issuer is not configured",
             Rejection::SubjectNotAllowed => "Jwt subject is not allowed",
             Rejection::AudienceNotAllowed => "Audiences in Jwt are not allowed",
+            Rejection::TokenTypeNotAllowed => "Jwt is not a session token",
+            Rejection::TokenBound => "Jwt is sender-constrained; its proof of possession cannot be checked here",
             Rejection::JwksUnavailable => "Verification keys are temporarily unavailable",
             Rejection::RolesMissing => "Required roles are missing",
             Rejection::PermissionsMissing => "Required permissions are missing",

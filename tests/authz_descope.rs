@@ -224,3 +224,80 @@ fn stats_after_a_scripted_sequence() {
     assert!(vm.logged("denied: forbidden_roles (sub Some(\"U2alice\")"), "{:?}", vm.logs());
     assert!(!vm.logs().iter().any(|l| l.message.contains(&user)), "a token was logged");
 }
+
+/// What Descope's SDKs check beyond jwt_authn, and what Descope issues by default: a token
+/// with the bare project id as `iss` and no `aud` passes; a refresh token (`drn: DSR`) is
+/// not a session token wherever it is sent; an `aud` must name the project; 5 s of clock
+/// skew; no `iat` ahead of the clock; a DPoP-bound token (`cnf`) is refused, its proof
+/// being something this filter does not check.
+#[test]
+fn preset_takes_session_tokens_only_as_the_sdks_do() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let vm = descope_vm(&proxy, &key, json!([{"match": {"prefix": "/"}, "requires": {"provider_name": "descope"}}]));
+    let now = now_secs(&proxy);
+    let default_shape = descope_token(&proxy, &key, |c| c.claim("iss", json!(PROJECT)).without("aud"));
+    assert_eq!(call(&vm, "GET", "/api", &default_shape, &[]).0, 200);
+
+    let refresh = descope_token(&proxy, &key, |c| c.claim("drn", json!("DSR")).ttl(28 * 24 * 3600));
+    let r = call(&vm, "GET", "/api", &refresh, &[]);
+    assert_eq!((r.0, code(&r).as_str()), (401, "jwt_token_type_not_allowed"));
+    assert!(r.2.as_deref().is_some_and(|w| w.contains(r#"error="invalid_token""#)), "{:?}", r.2);
+    let mut h = get("/api");
+    h.push(("cookie", format!("DS={refresh}")));
+    let req = vm.request(&headers(&h));
+    assert_eq!(req.status(), 401, "a refresh token in the DS cookie");
+
+    for (case, token, status, want) in [
+        (
+            "aud of another audience",
+            descope_token(&proxy, &key, |c| c.claim("aud", json!("some-client"))),
+            403,
+            "jwt_audience_not_allowed",
+        ),
+        ("expired 30 s ago", descope_token(&proxy, &key, |c| c.claim("exp", json!(now - 30))), 401, "jwt_expired"),
+        (
+            "iat an hour ahead",
+            descope_token(&proxy, &key, |c| c.claim("iat", json!(now + 3600))),
+            401,
+            "jwt_not_yet_valid",
+        ),
+        (
+            "DPoP-bound",
+            descope_token(&proxy, &key, |c| {
+                c.claim("cnf", json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}))
+            }),
+            401,
+            "jwt_sender_constrained",
+        ),
+    ] {
+        let r = call(&vm, "GET", "/api", &token, &[]);
+        assert_eq!((r.0, code(&r).as_str()), (status, want), "{case}");
+    }
+    let t = descope_token(&proxy, &key, |c| c.claim("exp", json!(now - 4)));
+    assert_eq!(call(&vm, "GET", "/api", &t, &[]).0, 200, "within the 5 s skew");
+}
+
+/// A regional project id (32+ characters) names its region, and the SDKs fetch its keys from
+/// that region's API host; so does the preset, and its issuers follow.
+#[test]
+fn preset_uses_the_projects_region() {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["descope"]);
+    let pid = "Peuc12vbXo1wQSQdsA8OgRW2dJUzGTwm";
+    let config = json!({"providers": {"descope": {"descope": {"project_id": pid}}},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "descope"}}]});
+    let vm = vm_with(&proxy, &config);
+    let key = rs256();
+    let claims = DescopeClaims::new(pid, "U2alice").now(now_secs(&proxy)).ttl(600);
+    let token = mint(&key, claims.claim("iss", json!(format!("https://api.euc1.descope.com/{pid}"))).build());
+    let mut h = get("/api");
+    h.push(bearer(&token));
+    let req = vm.request(&headers(&h));
+    vm.tick();
+    let calls = vm.pending_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!((calls[0].authority(), calls[0].path()), ("api.euc1.descope.com", format!("/v2/keys/{pid}").as_str()));
+    vm.respond(calls[0].token, 200, &[], jwks(&[&key]).as_bytes());
+    assert_eq!(req.status(), 200);
+}

@@ -21,6 +21,8 @@ use std::time::Duration;
 
 pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
+/// Descope's SDKs allow 5 s of clock skew; so does the `descope` preset unless told otherwise.
+pub const DESCOPE_CLOCK_SKEW_SECONDS: u64 = 5;
 pub const DEFAULT_CACHE_DURATION: Duration = Duration::from_secs(600);
 pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -81,6 +83,9 @@ pub struct Provider {
     pub require_expiration: bool,
     pub max_lifetime: Option<Duration>,
     pub clock_skew_seconds: u64,
+    /// Set by the `descope` preset: the project whose session tokens are accepted, for the
+    /// checks Descope's tokens allow beyond jwt_authn's ([`crate::claims`]).
+    pub descope_project: Option<String>,
     pub jwks: JwksSource,
     /// Where to look for the token, in precedence order (headers, cookies, parameters).
     pub locations: Vec<Location>,
@@ -662,13 +667,20 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     })
 }
 
+/// What the `descope` preset decided beyond the raw fields it fills in.
+struct Preset {
+    project_id: String,
+    /// The issuers Descope tokens carry, for use when `issuer` is unset.
+    issuers: Vec<String>,
+}
+
 /// The `descope` preset: fills in what the provider leaves unset, as Descope's SDKs behave —
-/// JWKS at `<base_url>/v2/keys/<project>`, the token from `Authorization: Bearer` or the `DS`
-/// cookie, identity headers for the user and the current tenant. Returns the issuers
-/// Descope tokens carry, for use when `issuer` is unset.
+/// JWKS at `<base_url>/v2/keys/<project>` (the base URL of the project's region, as the
+/// SDKs derive it), the token from `Authorization: Bearer` or the `DS` cookie, identity
+/// headers for the user and the current tenant.
 #[inline(never)]
-fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, ConfigError> {
-    let Some(d) = p.descope.take() else { return Ok(Vec::new()) };
+fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Option<Preset>, ConfigError> {
+    let Some(d) = p.descope.take() else { return Ok(None) };
     let pid = d.project_id;
     if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ConfigError::new(
@@ -676,7 +688,7 @@ fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, Config
             "must be a Descope project id (letters and digits)",
         ));
     }
-    let base = d.base_url.unwrap_or_else(|| DESCOPE_BASE_URL.to_owned());
+    let base = d.base_url.unwrap_or_else(|| descope_base_url(&pid));
     let base = base.trim_end_matches('/').to_owned();
     split_uri(&format!("{field}.descope.base_url"), &base)?;
     let keys = &mut p.keys;
@@ -706,12 +718,23 @@ fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Vec<String>, Config
         ];
     }
     // The three forms Descope's SDKs accept.
-    Ok(vec![pid.clone(), format!("{base}/{pid}"), format!("{base}/v1/apps/{pid}")])
+    let issuers = vec![pid.clone(), format!("{base}/{pid}"), format!("{base}/v1/apps/{pid}")];
+    Ok(Some(Preset { project_id: pid, issuers }))
+}
+
+/// Descope's API for a project: regional projects (ids of 32 characters or more) carry their
+/// region in characters 1..5 and are served by `api.<region>.descope.com`, as the SDKs
+/// compute it.
+fn descope_base_url(project_id: &str) -> String {
+    match project_id.get(1..5) {
+        Some(region) if project_id.len() >= 32 => format!("https://api.{region}.descope.com"),
+        _ => DESCOPE_BASE_URL.to_owned(),
+    }
 }
 
 #[inline(never)]
 fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Provider, Vec<SkippedKey>), ConfigError> {
-    let preset_issuers = apply_descope(field, &mut p)?;
+    let preset = apply_descope(field, &mut p)?;
     if let Some(f) = p.metadata {
         return Err(unsupported(
             &format!("{field}.{f}"),
@@ -729,7 +752,7 @@ fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Pr
             ))
         }
         Some(iss) => vec![iss],
-        None => preset_issuers,
+        None => preset.as_ref().map(|d| d.issuers.clone()).unwrap_or_default(),
     };
     if p.audiences.iter().any(String::is_empty) {
         return Err(ConfigError::new(format!("{field}.audiences"), "entries must not be empty"));
@@ -751,7 +774,13 @@ fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Pr
         subjects,
         require_expiration: p.require_expiration,
         max_lifetime,
-        clock_skew_seconds: p.clock_skew_seconds.unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS),
+        // 0 is unset, as in jwt_authn (proto3): control planes write defaults out as 0.
+        clock_skew_seconds: match (p.clock_skew_seconds.filter(|&s| s > 0), &preset) {
+            (Some(s), _) => s,
+            (None, Some(_)) => DESCOPE_CLOCK_SKEW_SECONDS,
+            (None, None) => DEFAULT_CLOCK_SKEW_SECONDS,
+        },
+        descope_project: preset.map(|d| d.project_id),
         jwks,
         locations,
         forward: p.forward,
@@ -1322,7 +1351,12 @@ mod tests {
         let c = parse(&base()).unwrap();
         let p = &c.providers[0];
         assert_eq!(p.clock_skew_seconds, 60);
+        assert_eq!(p.descope_project, None);
         assert!(!p.forward && !p.require_expiration && p.max_lifetime.is_none());
+        // Control planes write unset integers out as 0; jwt_authn reads that as the default.
+        let mut v = base();
+        v["providers"]["p"]["clock_skew_seconds"] = json!(0);
+        assert_eq!(parse(&v).unwrap().providers[0].clock_skew_seconds, 60);
         assert_eq!(
             p.locations,
             vec![
@@ -1632,6 +1666,25 @@ mod tests {
         let v = json!({"providers": {"d": {"descope": {"project_id": "P2abc", "base_url": "https://eu.descope.example/"}}}});
         let JwksSource::Remote(r) = &parse(&v).unwrap().providers[0].jwks else { panic!() };
         assert_eq!(r.uri, "https://eu.descope.example/v2/keys/P2abc");
+        // Regional projects: their region's API host, for keys and issuers.
+        let v = json!({"providers": {"d": {"descope": {"project_id": "Peuc12vbXo1wQSQdsA8OgRW2dJUzGTwm"}}}});
+        let p = &parse(&v).unwrap().providers[0];
+        let JwksSource::Remote(r) = &p.jwks else { panic!() };
+        assert_eq!(r.uri, "https://api.euc1.descope.com/v2/keys/Peuc12vbXo1wQSQdsA8OgRW2dJUzGTwm");
+        assert_eq!(p.issuers[1], "https://api.euc1.descope.com/Peuc12vbXo1wQSQdsA8OgRW2dJUzGTwm");
+        assert_eq!(descope_base_url("P2abcdefghijklmnopqrstuvwxyz012"), DESCOPE_BASE_URL, "31 characters");
+        // The preset's clock skew is the SDKs' 5 s; 0 means unset, as in jwt_authn.
+        let skew = |extra: Value| {
+            let mut p = json!({"descope": {"project_id": "P2abc"}});
+            for (k, v) in extra.as_object().unwrap() {
+                p[k] = v.clone();
+            }
+            let c = parse(&json!({"providers": {"d": p}})).unwrap();
+            (c.providers[0].clock_skew_seconds, c.providers[0].descope_project.clone())
+        };
+        assert_eq!(skew(json!({})), (5, Some("P2abc".to_owned())));
+        assert_eq!(skew(json!({"clock_skew_seconds": 0})), (5, Some("P2abc".to_owned())));
+        assert_eq!(skew(json!({"clock_skew_seconds": 30})).0, 30);
         rejects(|v| v["providers"]["p"]["descope"] = json!({"project_id": "../x"}), "descope.project_id");
         rejects(|v| v["providers"]["p"]["descope"] = json!({"project_id": "P1", "extra": 1}), "unknown field `extra`");
     }

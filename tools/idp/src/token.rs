@@ -115,6 +115,7 @@ pub struct DescopeClaims {
     ttl: i64,
     now: Option<i64>,
     extra: Map<String, Value>,
+    without: Vec<String>,
 }
 
 impl DescopeClaims {
@@ -130,6 +131,7 @@ impl DescopeClaims {
             ttl: 3600,
             now: None,
             extra: Map::new(),
+            without: Vec::new(),
         }
     }
 
@@ -172,6 +174,12 @@ impl DescopeClaims {
         self
     }
 
+    /// Leaves a built claim out (a token without `aud`, as Descope issues by default).
+    pub fn without(mut self, name: &str) -> Self {
+        self.without.push(name.to_string());
+        self
+    }
+
     pub fn build(self) -> Value {
         let now = self.now.unwrap_or_else(now_secs);
         let mut tenants = Map::new();
@@ -184,6 +192,8 @@ impl DescopeClaims {
             "aud": self.project_id,
             "iat": now,
             "exp": now.saturating_add(self.ttl),
+            "drn": "DS",
+            "amr": ["email"],
             "tenants": tenants,
             "roles": self.roles,
             "permissions": self.permissions,
@@ -194,6 +204,9 @@ impl DescopeClaims {
             }
             for (k, v) in self.extra {
                 obj.insert(k, v);
+            }
+            for k in &self.without {
+                obj.remove(k);
             }
         }
         claims
