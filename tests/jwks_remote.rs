@@ -107,6 +107,41 @@ fn first_fetch_holds_requests_then_resumes_them() {
     assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.ok"), Some(1));
 }
 
+/// While keys are being fetched, every new waiting request brings the next tick forward
+/// (1 ms) so its fetch can start. Those ticks must not decide every paused request again
+/// when nothing they wait on changed: with R new requests a second each waiting T seconds,
+/// that was R x R x T decisions a second, a worker's CPU at a few hundred requests.
+#[test]
+fn waiting_requests_are_not_all_decided_again_on_every_tick() {
+    let (proxy, vm) = setup();
+    let token = mint(&key_a(), claims(&proxy, "u"));
+    let mut waiting = Vec::new();
+    for _ in 0..50 {
+        waiting.push(send(&vm, &token));
+        vm.advance_ticking(Duration::from_millis(2));
+    }
+    // Each request is decided once on arrival (one read of the token's header each) and at
+    // most once more when the fetch was claimed; not once per tick.
+    let reads = vm.host_calls("proxy_get_header_map_value");
+    let per_decision = {
+        let before = vm.host_calls("proxy_get_header_map_value");
+        let r = send(&vm, &token);
+        let n = vm.host_calls("proxy_get_header_map_value") - before;
+        waiting.push(r);
+        n
+    };
+    assert!(per_decision > 0);
+    assert!(
+        reads <= 3 * 50 * per_decision,
+        "{reads} header reads for 50 waiting requests ({per_decision} per decision): they were decided again on every tick"
+    );
+    assert!(waiting.iter().all(|r| r.outcome() == Outcome::Paused));
+    // The keys arrive: all of them go on.
+    let call = only_call(&vm);
+    serve(&vm, &call, &[&key_a()]);
+    assert!(waiting.iter().all(|r| r.outcome() == Outcome::Continued));
+}
+
 #[test]
 fn no_keys_in_time_is_503_not_401() {
     let (proxy, vm) = setup();

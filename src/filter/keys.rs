@@ -43,16 +43,15 @@ impl Remote {
     }
 
     /// Re-reads the shared record; parses the document only when its version changed.
-    /// Returns whether the usable keys changed.
-    pub fn sync(&mut self, store: &dyn SharedStore) -> bool {
+    pub fn sync(&mut self, store: &dyn SharedStore) -> Synced {
         let (mut rec, _) = jwks_cache::load(store, &self.key);
-        let mut changed = false;
+        let mut keys = false;
         if rec.version != self.version {
             match rec.jwks.as_deref().map(|b| parse_jwks(b.as_bytes())) {
                 Some(Ok(parsed)) => {
                     log_skipped(&self.provider, &parsed.skipped);
                     self.set = Some(Rc::new(parsed.set));
-                    changed = true;
+                    keys = true;
                 }
                 Some(Err(e)) => log::error!("jwt_authn_wasm: provider {}: stored JWKS unusable: {e}", self.provider),
                 None => {}
@@ -60,9 +59,19 @@ impl Remote {
             self.version = rec.version;
         }
         rec.jwks = None;
+        let record = rec != self.record;
         self.record = rec;
-        changed
+        Synced { keys, record }
     }
+}
+
+/// What [`Remote::sync`] saw change.
+pub struct Synced {
+    /// The usable keys.
+    pub keys: bool,
+    /// Anything in the shared record (a claim, a failure, new keys): what a paused request
+    /// is waiting on may have been settled.
+    pub record: bool,
 }
 
 /// One shared record per JWKS source, so providers naming the same one share it. With OIDC

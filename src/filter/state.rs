@@ -57,6 +57,13 @@ enum Stage {
     Jwks,
 }
 
+/// Which paused requests a tick or a fetch answer decides again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    All,
+    Expired,
+}
+
 /// A request paused until keys arrive, or until `deadline_ms`.
 struct Waiter {
     context_id: u32,
@@ -324,12 +331,12 @@ impl Filter {
                         Err(reason) => self.record_failure(r, call.claim, now, reason),
                     },
                 }
-                if r.sync(&HostStore) {
+                if r.sync(&HostStore).keys {
                     self.keys_changed(call.provider, r.key_count());
                 }
             }
         }
-        self.resume_waiters();
+        self.resume_waiters(Resume::All);
         true
     }
 
@@ -372,11 +379,14 @@ impl Filter {
         }
         let now = host::now_ms();
         let mut due = Vec::new();
+        let mut settled = false;
         for (i, cell) in self.keys.iter().enumerate() {
             if let ProviderKeys::Remote(r) = &mut *cell.borrow_mut() {
-                if r.sync(&HostStore) {
+                let synced = r.sync(&HostStore);
+                if synced.keys {
                     self.keys_changed(ProviderId(i), r.key_count());
                 }
+                settled |= synced.record;
                 if r.record.due(now) {
                     due.push(ProviderId(i));
                 }
@@ -385,7 +395,7 @@ impl Filter {
         for p in due {
             self.kick(p, false);
         }
-        self.resume_waiters();
+        self.resume_waiters(if settled { Resume::All } else { Resume::Expired });
     }
 
     /// New keys: tokens verified with the old ones are verified again.
@@ -396,7 +406,11 @@ impl Filter {
         self.stats.keys_in_use(provider.0, keys);
     }
 
-    fn resume_waiters(&self) {
+    /// Decides paused requests again. Only when something they wait on may have changed
+    /// ([`Resume::All`]) is each one decided again; otherwise only those past their deadline
+    /// are (to give up), so that a stream of waiting requests, each making the next tick
+    /// come early, does not re-decide all the others on every tick.
+    fn resume_waiters(&self, which: Resume) {
         let waiting = self.waiters.take();
         if waiting.is_empty() {
             return;
@@ -404,6 +418,10 @@ impl Filter {
         let now = host::now_ms();
         let mut still = Vec::new();
         for w in waiting {
+            if which == Resume::Expired && now < w.deadline_ms {
+                still.push(w);
+                continue;
+            }
             // The client may have gone away meanwhile.
             if hostcalls::set_effective_context(w.context_id).is_err() {
                 continue;

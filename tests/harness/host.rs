@@ -64,6 +64,8 @@ pub struct VmHost {
     pub foreign: HashMap<String, ForeignFn>,
     pub properties: HashMap<Vec<u8>, Vec<u8>>,
     pub done_calls: u32,
+    /// Host calls made, by ABI function name.
+    pub host_calls: HashMap<&'static str, u64>,
     echo_logs: bool,
 }
 
@@ -120,6 +122,7 @@ impl VmHost {
             foreign: HashMap::new(),
             properties: HashMap::new(),
             done_calls: 0,
+            host_calls: HashMap::new(),
             echo_logs,
         }
     }
@@ -228,12 +231,13 @@ pub fn end_job() {
 /// Runs a host call on this thread's VM state. A host call from a thread without a VM (a test
 /// calling filter code directly) gets `InternalFailure`, which the SDK turns into a panic in
 /// its own, unwindable frame.
-fn host_call(name: &str, f: impl FnOnce(&mut VmHost) -> Status) -> Status {
+fn host_call(name: &'static str, f: impl FnOnce(&mut VmHost) -> Status) -> Status {
     let result = HOST.try_with(|cell| match cell.try_borrow_mut() {
         Ok(mut guard) => guard.as_mut().map(|h| {
             if h.initializing && name != "proxy_log" {
                 panic!("harness: {name} during _initialize: Envoy refuses it (restricted_callback) and the plugin fails to load");
             }
+            *h.host_calls.entry(name).or_default() += 1;
             f(h)
         }),
         Err(_) => None,

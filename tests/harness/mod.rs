@@ -738,6 +738,12 @@ impl Vm {
 
     // Logs.
 
+    /// How many times the filter has called the host function `name` (e.g.
+    /// `proxy_get_header_map_value`: one per header read, so a measure of decisions made).
+    pub fn host_calls(&self, name: &'static str) -> u64 {
+        self.with_host(move |h| h.host_calls.get(name).copied().unwrap_or(0))
+    }
+
     /// Every `proxy_log` line so far.
     pub fn logs(&self) -> Vec<LogLine> {
         self.with_host(|h| h.logs.clone())
