@@ -283,9 +283,32 @@ pub enum JwksError {
     NoUsableKey(Vec<SkippedKey>),
 }
 
+/// Most skipped keys a [`JwksError::NoUsableKey`] names; a hostile JWKS of thousands of bad
+/// entries must not become a log line (and a shared record) of hundreds of KB.
+const MAX_SKIPPED_NAMED: usize = 3;
+
 impl fmt::Display for JwksError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:?}")
+        match self {
+            JwksError::Json(e) => write!(f, "{}", e.chars().take(200).collect::<String>()),
+            JwksError::NoKeysArray => f.write_str("no \"keys\" array"),
+            JwksError::NoUsableKey(skipped) => {
+                write!(f, "no usable key ({} skipped", skipped.len())?;
+                for s in skipped.iter().take(MAX_SKIPPED_NAMED) {
+                    write!(
+                        f,
+                        "; #{} kid {:?}: {}",
+                        s.index,
+                        s.kid.as_deref().map(|k| k.chars().take(64).collect::<String>()),
+                        s.reason
+                    )?;
+                }
+                if skipped.len() > MAX_SKIPPED_NAMED {
+                    f.write_str("; ...")?;
+                }
+                f.write_str(")")
+            }
+        }
     }
 }
 
@@ -703,6 +726,18 @@ mod tests {
         );
         // A single key entry is a JWK, not a JWKS.
         assert_eq!(parse(rsa_jwk()).unwrap_err(), JwksError::NoKeysArray);
+        assert_eq!(err.to_string(), r#"no usable key (1 skipped; #0 kid Some("r1"): use is "enc", not "sig")"#);
+        // Thousands of bad entries make a bounded message (it is logged and kept in the
+        // shared record).
+        let many: Vec<_> = (0..5000)
+            .map(|i| with(rsa_jwk(), "kid", json!(format!("{i}{}", "x".repeat(100)))))
+            .map(|k| with(k, "use", json!("enc")))
+            .collect();
+        let text = parse(json!({ "keys": many })).unwrap_err().to_string();
+        assert!(
+            text.starts_with("no usable key (5000 skipped; #0 kid") && text.ends_with("; ...)") && text.len() < 600,
+            "{text}"
+        );
     }
 
     #[test]

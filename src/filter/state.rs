@@ -147,7 +147,7 @@ impl Filter {
                     let facts = auth.facts.take();
                     let path = req.header(":path").unwrap_or_default();
                     log::debug!(
-                        "jwt_authn_wasm: request {context_id} to {} denied: {} (sub {:?}, kid {:?})",
+                        "jwt_authn_wasm: request {context_id} to {:?} denied: {} (unverified sub {:?}, kid {:?})",
                         path_only(&path),
                         r.code(),
                         facts.sub,
