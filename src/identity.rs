@@ -82,7 +82,11 @@ pub fn header_safe(value: &str) -> bool {
 /// The header value for claim `path`, or why there is none.
 pub fn claim_header_value(claims: &Map<String, Value>, path: &str) -> Result<String, Skip> {
     let text = render(&lookup(claims, path).ok_or(Skip::Absent)?)?;
-    if header_safe(&text) {
+    // An empty string or list: no header, as jwt_authn writes none for an empty string, so
+    // that "present but empty" and "absent" do not mean two things upstream.
+    if text.is_empty() {
+        Err(Skip::Absent)
+    } else if header_safe(&text) {
         Ok(text)
     } else {
         Err(Skip::Unsafe)
@@ -156,6 +160,9 @@ mod tests {
         assert_eq!(claim_header_value(&c, "tenants.T2.roles"), Err(Skip::Absent));
         assert_eq!(claim_header_value(&c, "sub.x"), Err(Skip::Absent));
         assert_eq!(claim_header_value(&c, "nothing"), Err(Skip::Absent));
+        let empty = json!({"e": "", "el": []});
+        assert_eq!(claim_header_value(empty.as_object().unwrap(), "e"), Err(Skip::Absent));
+        assert_eq!(claim_header_value(empty.as_object().unwrap(), "el"), Err(Skip::Absent));
         assert_eq!(claim_header_value(&c, "evil"), Err(Skip::Unsafe));
         assert_eq!(claim_header_value(&c, "nul"), Err(Skip::Unsafe));
         // Joined, these would read as elements the token does not hold.

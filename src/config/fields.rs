@@ -18,12 +18,14 @@ pub(super) struct Obj<'a> {
     path: String,
     map: &'a Map<String, Value>,
     known: Vec<&'static str>,
+    /// Members recognised only to be refused: not unknown, but not offered as "expected".
+    refused: Vec<&'static str>,
 }
 
 /// Reads `T` from `value`, which must be an object with no members `T` does not know.
 pub(super) fn read<T: Read>(path: String, value: &Value) -> Result<T, ConfigError> {
     let Some(map) = value.as_object() else { return Err(invalid_type(path, "an object", value)) };
-    let mut o = Obj { path, map, known: Vec::new() };
+    let mut o = Obj { path, map, known: Vec::new(), refused: Vec::new() };
     let t = T::read(&mut o)?;
     o.finish()?;
     Ok(t)
@@ -106,7 +108,8 @@ impl<'a> Obj<'a> {
 
     /// Whether a member the filter recognises only to refuse (or ignore) is set.
     pub fn present(&mut self, key: &'static str) -> bool {
-        self.get(key).is_some()
+        self.refused.push(key);
+        self.map.get(key).is_some_and(|v| !v.is_null())
     }
 
     fn list<T>(
@@ -126,7 +129,8 @@ impl<'a> Obj<'a> {
     }
 
     fn finish(self) -> Result<(), ConfigError> {
-        let Some(unknown) = self.map.keys().find(|k| !self.known.contains(&k.as_str())) else { return Ok(()) };
+        let is_read = |k: &str| self.known.contains(&k) || self.refused.contains(&k);
+        let Some(unknown) = self.map.keys().find(|k| !is_read(k)) else { return Ok(()) };
         let known: Vec<String> = self.known.iter().map(|k| format!("`{k}`")).collect();
         let expected = if known.is_empty() { "no fields".to_owned() } else { format!("one of {}", known.join(", ")) };
         Err(ConfigError::new(self.path, format!("unknown field `{unknown}`, expected {expected}")))

@@ -489,7 +489,21 @@ struct RawRouteMatch {
 
 impl Read for RawRouteMatch {
     fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
-        let unsupported = ["safe_regex", "headers", "query_parameters", "grpc"];
+        // RouteMatch members jwt_authn knows: named here so the error says "not supported"
+        // instead of reading like a typo.
+        let unsupported = [
+            "safe_regex",
+            "headers",
+            "query_parameters",
+            "grpc",
+            "connect_matcher",
+            "path_match_policy",
+            "runtime_fraction",
+            "tls_context",
+            "dynamic_metadata",
+            "filter_state",
+            "cel_expression",
+        ];
         Ok(RawRouteMatch {
             prefix: o.string("prefix")?,
             path: o.string("path")?,
@@ -1430,7 +1444,8 @@ mod tests {
         assert_eq!(
             error(|v| v["rules"][0]["match"]["prefx"] = json!("/")),
             "invalid configuration at `rules[0].match`: unknown field `prefx`, expected one of `prefix`, `path`, \
-             `path_separated_prefix`, `case_sensitive`, `methods`, `safe_regex`, `headers`, `query_parameters`, `grpc`"
+             `path_separated_prefix`, `case_sensitive`, `methods`",
+            "members recognised only to be refused are not offered"
         );
         assert_eq!(
             error(|v| v["rules"][0]["requires"] = json!({"allow_missing": {"x": 1}})),
@@ -1600,6 +1615,9 @@ mod tests {
         rejects(|v| v["rules"][0]["match"] = json!({}), "one of prefix");
         rejects(|v| v["rules"][0]["match"] = json!({"prefix": "/", "path": "/a"}), "only one");
         rejects(|v| v["rules"][0]["match"] = json!({"safe_regex": {"regex": "/.*"}}), "safe_regex");
+        for member in ["connect_matcher", "path_match_policy", "runtime_fraction", "tls_context"] {
+            rejects(|v| v["rules"][0]["match"][member] = json!({}), &format!("match.{member}`: not supported"));
+        }
         rejects(|v| v["rules"][0]["match"] = json!({"path_separated_prefix": "/api/"}), "path_separated_prefix");
         rejects(|v| v["rules"][0]["requirement_name"] = json!("r"), "requirement_name");
         rejects(|v| v["requirement_map"] = json!({}), "requirement_map");
