@@ -54,7 +54,7 @@ fn preset_identity_headers_for_the_current_tenant() {
     let key = rs256();
     let vm = descope_vm(&proxy, &key, json!([{"match": {"prefix": "/"}, "requires": {"provider_name": "descope"}}]));
     let token = descope_token(&proxy, &key, |c| {
-        c.tenant("T1", &["admin"], &["orders.read"]).tenant("T2", &["viewer"], &[]).dct("T1")
+        c.tenant("T1", &["admin"], &["orders.read"]).tenant("T2", &["viewer"], &[]).dct("T1").roles(&["support"])
     });
     let mut h = get("/api");
     h.push(("cookie", format!("DS={token}")));
@@ -63,8 +63,12 @@ fn preset_identity_headers_for_the_current_tenant() {
     assert_eq!(req.header("x-descope-user-id").as_deref(), Some("U2alice"));
     assert_eq!(req.header("x-descope-tenants").as_deref(), Some("T1,T2"));
     assert_eq!(req.header("x-descope-current-tenant").as_deref(), Some("T1"));
-    assert_eq!(req.header("x-descope-roles").as_deref(), Some("admin"));
-    assert_eq!(req.header("x-descope-permissions").as_deref(), Some("orders.read"));
+    assert_eq!(req.header("x-descope-tenant-roles").as_deref(), Some("admin"));
+    assert_eq!(req.header("x-descope-tenant-permissions").as_deref(), Some("orders.read"));
+    // Project-level roles are their own headers, as the SDKs' validateRoles reads them; a
+    // tenant admin is not a project admin.
+    assert_eq!(req.header("x-descope-roles").as_deref(), Some("support"));
+    assert_eq!(req.header("x-descope-permissions"), None, "no project-level permissions");
     // Any issuer form Descope's SDKs accept; anything else is refused.
     for iss in [PROJECT.to_string(), format!("https://api.descope.com/v1/apps/{PROJECT}")] {
         let t = descope_token(&proxy, &key, |c| c.claim("iss", json!(iss)));

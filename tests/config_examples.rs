@@ -26,8 +26,20 @@ fn descope_example_is_valid() {
     let c = parse_file("examples/descope.json");
     let p = &c.providers[0];
     assert_eq!(p.name, "descope");
-    assert_eq!(p.issuers, vec!["https://api.descope.com/P2abcYourProjectId"]);
-    assert_eq!(p.audiences, vec!["P2abcYourProjectId"]);
+    // The preset: every issuer form Descope uses; an `aud`, where present, must name the
+    // project (no configured audiences).
+    assert_eq!(
+        p.issuers,
+        vec![
+            "P2abcYourProjectId",
+            "https://api.descope.com/P2abcYourProjectId",
+            "https://api.descope.com/v1/apps/P2abcYourProjectId"
+        ]
+    );
+    assert!(p.audiences.is_empty());
+    assert_eq!(p.descope_project.as_deref(), Some("P2abcYourProjectId"));
+    assert!(p.require_expiration);
+    assert_eq!(p.clock_skew_seconds, 5);
     assert_eq!(
         p.locations,
         vec![
@@ -39,7 +51,18 @@ fn descope_example_is_valid() {
     assert_eq!(r.uri, "https://api.descope.com/v2/keys/P2abcYourProjectId");
     assert_eq!((r.authority.as_str(), r.path.as_str()), ("api.descope.com", "/v2/keys/P2abcYourProjectId"));
     assert_eq!(r.cluster, "descope_jwks");
-    assert_eq!(c.identity_headers, vec!["x-user-id", "x-tenant-id", "x-tenants"]);
+    assert_eq!(
+        c.identity_headers,
+        vec![
+            "x-descope-user-id",
+            "x-descope-tenants",
+            "x-descope-current-tenant",
+            "x-descope-roles",
+            "x-descope-permissions",
+            "x-descope-tenant-roles",
+            "x-descope-tenant-permissions"
+        ]
+    );
     assert!(c.rules[0].matches("/healthz", "GET") && c.rules[0].requirement.is_none(), "/healthz is public");
     assert!(c.rules[1].matches("/api/orders", "GET") && c.rules[1].requirement.is_some());
 }

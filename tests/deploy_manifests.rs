@@ -263,9 +263,10 @@ fn compose_envoy_config_is_rendered_from_the_one_template() {
         .and_then(|fs| fs.iter().find(|f| f["name"] == "envoy.filters.http.wasm"))
         .expect("the wasm filter");
     assert_eq!(str_at(wasm, "/typed_config/config/vm_config/code/local/filename"), wasm_target);
-    // Fail closed: a VM that fails to start or crashes answers 503, never lets requests by.
+    // Fail closed: a VM that fails to start or crashes refuses requests, never lets them by;
+    // FAIL_RELOAD also gives the next request a fresh VM (FAIL_CLOSED: 503 until a restart).
     assert_eq!(wasm.pointer("/typed_config/config/fail_open"), Some(&Value::Bool(false)));
-    assert_eq!(str_at(wasm, "/typed_config/config/failure_policy"), "FAIL_CLOSED");
+    assert_eq!(str_at(wasm, "/typed_config/config/failure_policy"), "FAIL_RELOAD");
     // Rules see :path after Envoy normalised it (README "Rules").
     let hcm = r.pointer("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config").expect("HCM");
     assert_eq!((&hcm["normalize_path"], &hcm["merge_slashes"]), (&Value::Bool(true), &Value::Bool(true)));
@@ -355,7 +356,7 @@ fn wasmplugin_manifest_is_complete() {
     let (_, config) = plugin_config(&wp);
     let p = &config.providers[0];
     assert_eq!(p.name, "descope");
-    assert!(p.issuers.iter().all(|i| i.starts_with("https://api.descope.com/")) && !p.issuers.is_empty());
+    assert!(p.issuers.iter().any(|i| i.starts_with("https://api.descope.com/")), "{:?}", p.issuers);
 }
 
 #[test]
@@ -363,7 +364,7 @@ fn wasmplugin_config_is_the_descope_example() {
     // deploy/istio/wasmplugin.yaml carries examples/descope.json; only the cluster differs.
     let (pc, _) = plugin_config(&wasmplugin());
     let mut example: Value = serde_json::from_str(&read("examples/descope.json")).expect("examples/descope.json");
-    let cluster = "/providers/descope/remote_jwks/http_uri/cluster";
+    let cluster = "/providers/descope/descope/cluster";
     assert_eq!(str_at(&example, cluster), "descope_jwks");
     *example.pointer_mut(cluster).expect("cluster") = pc.pointer(cluster).cloned().expect("cluster");
     assert_eq!(pc, example, "{WASMPLUGIN} pluginConfig and examples/descope.json differ");

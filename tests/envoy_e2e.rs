@@ -244,7 +244,8 @@ fn wasm_filter_descope_preset_authorization_and_stats() {
     assert_eq!(r.status, 200, "{}", r.text());
     let seen = r.json().unwrap();
     assert_eq!(seen["headers"]["x-descope-user-id"], "U2alice");
-    assert_eq!(seen["headers"]["x-descope-roles"], "admin");
+    assert_eq!(seen["headers"]["x-descope-tenant-roles"], "admin");
+    assert_eq!(seen["headers"]["x-descope-roles"], Value::Null, "no project-level roles");
     assert_eq!(seen["headers"]["x-descope-tenants"], "T1,T2");
     assert_eq!(envoy.get("/tenants/T1/orders", &[("authorization", &bearer(&token))]).status, 200);
     let r = envoy.get("/tenants/T2/orders", &[("authorization", &bearer(&token))]);

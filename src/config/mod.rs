@@ -727,8 +727,12 @@ fn apply_descope(field: &str, p: &mut RawProvider) -> Result<Option<Preset>, Con
             header("x-descope-user-id", "sub"),
             header("x-descope-tenants", "tenants.@keys"),
             header("x-descope-current-tenant", "dct"),
-            header("x-descope-roles", "tenants.{dct}.roles"),
-            header("x-descope-permissions", "tenants.{dct}.permissions"),
+            // Project-level, what the SDKs' validateRoles/validatePermissions read ...
+            header("x-descope-roles", "roles"),
+            header("x-descope-permissions", "permissions"),
+            // ... and the current tenant's, what their tenant variants read.
+            header("x-descope-tenant-roles", "tenants.{dct}.roles"),
+            header("x-descope-tenant-permissions", "tenants.{dct}.permissions"),
         ];
     }
     // The three forms Descope's SDKs accept.
@@ -1663,8 +1667,10 @@ mod tests {
                 ("x-descope-user-id", "sub"),
                 ("x-descope-tenants", "tenants.@keys"),
                 ("x-descope-current-tenant", "dct"),
-                ("x-descope-roles", "tenants.{dct}.roles"),
-                ("x-descope-permissions", "tenants.{dct}.permissions"),
+                ("x-descope-roles", "roles"),
+                ("x-descope-permissions", "permissions"),
+                ("x-descope-tenant-roles", "tenants.{dct}.roles"),
+                ("x-descope-tenant-permissions", "tenants.{dct}.permissions"),
             ]
         );
 
