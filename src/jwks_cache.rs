@@ -15,6 +15,10 @@ pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(1);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Longest retry delay while a source has no usable keys (none yet, or past the staleness
+/// bound): every protected request is refused until it has, so those are retried more
+/// eagerly than a refresh.
+pub const FIRST_KEYS_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Largest JWKS response accepted.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
@@ -27,6 +31,7 @@ pub struct Policy {
     pub refetch_interval_ms: u64,
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
+    pub first_keys_backoff_max_ms: u64,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -45,6 +50,7 @@ impl Policy {
             refetch_interval_ms: ms(DEFAULT_REFETCH_INTERVAL),
             backoff_base_ms: ms(DEFAULT_BACKOFF_BASE),
             backoff_max_ms: ms(DEFAULT_BACKOFF_MAX),
+            first_keys_backoff_max_ms: ms(FIRST_KEYS_BACKOFF_MAX),
         }
     }
 
@@ -147,6 +153,12 @@ impl Record {
         !self.in_flight(now) && now >= self.next_fetch_at
     }
 
+    /// The last fetch failed, none is under way and the next is not due: nothing will change
+    /// before `next_fetch_at`, so a request without keys has nothing to wait for.
+    pub fn failed_and_idle(&self, now: u64) -> bool {
+        self.failures > 0 && !self.in_flight(now) && now < self.next_fetch_at
+    }
+
     /// An unknown-`kid` refetch may start now (rate limited across workers).
     pub fn may_refetch(&self, now: u64, policy: &Policy) -> bool {
         !self.in_flight(now)
@@ -214,7 +226,11 @@ impl Record {
             return false;
         }
         self.failures = self.failures.saturating_add(1);
-        self.next_fetch_at = now.saturating_add(policy.backoff_ms(self.failures, jitter));
+        let mut delay = policy.backoff_ms(self.failures, jitter);
+        if !self.usable(now, policy) {
+            delay = delay.min(policy.first_keys_backoff_max_ms);
+        }
+        self.next_fetch_at = now.saturating_add(delay);
         self.finish();
         self.last_error = Some(reason);
         true
@@ -460,6 +476,20 @@ mod tests {
         assert_eq!(p.backoff_ms(100, 500), 45_000);
         r.succeed(r.claim, 5, "{}".into(), &p);
         assert_eq!(r.failures, 0);
+
+        // Without usable keys every protected request is refused: retried within 5 s, and
+        // between a failure and its retry there is nothing to wait for.
+        let mut r = Record::default();
+        let mut delays = Vec::new();
+        for i in 0..6 {
+            assert!(!r.failed_and_idle(1_000 * i) || i > 0);
+            r.fail(r.claim, 1_000 * i, "boom".into(), &p, 0);
+            delays.push(r.next_fetch_at - 1_000 * i);
+            assert!(r.failed_and_idle(1_000 * i));
+            assert!(!r.failed_and_idle(r.next_fetch_at), "the retry is due");
+        }
+        assert_eq!(delays, vec![500, 1_000, 2_000, 4_000, 5_000, 5_000]);
+        assert!(!Record::default().failed_and_idle(0), "before the first attempt: wait for it");
     }
 
     #[test]

@@ -211,6 +211,25 @@ fn failures_keep_last_good_keys_and_back_off() {
     assert!(vm.logged("HTTP status 500"));
 }
 
+/// A fetch that cannot even start (the cluster does not exist: Envoy refuses the call at
+/// once) or fails must not leave every protected request waiting out the fetch timeout: they
+/// are answered 503 when the failure is known, and later ones at once until the retry.
+#[test]
+fn a_failed_first_fetch_answers_the_waiting_requests_at_once() {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["another"]);
+    let vm = vm_with(&proxy, &remote_config());
+    let token = mint(&key_a(), claims(&proxy, "u"));
+    let first = send(&vm, &token);
+    assert_eq!(first.outcome(), Outcome::Paused, "the first fetch is worth waiting for");
+    vm.tick();
+    assert!(vm.pending_calls().is_empty(), "no such cluster: the dispatch failed");
+    assert_eq!(first.status(), 503);
+    assert_eq!(code(&first), "jwks_unavailable");
+    assert_eq!(send(&vm, &token).status(), 503, "until the retry, nothing to wait for");
+    assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.failed"), Some(1));
+}
+
 #[test]
 fn keys_older_than_max_staleness_stop_being_used() {
     let (proxy, vm) = setup();
@@ -219,10 +238,19 @@ fn keys_older_than_max_staleness_stop_being_used() {
     proxy.advance(Duration::from_secs(24 * 3600 + 1));
     vm.tick();
     vm.respond(only_call(&vm).token, 503, &[], b"");
+    // Stale keys are not used, and with the refresh failed and its retry not yet due there is
+    // nothing to wait for: 503 at once, not after the fetch timeout.
     let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
-    assert_eq!(req.outcome(), Outcome::Paused, "stale keys are not used");
-    vm.advance_ticking(Duration::from_millis(2200));
-    assert_eq!(req.status(), 503);
+    assert_eq!(req.status(), 503, "stale keys are not used");
+    assert_eq!(code(&req), "jwks_unavailable");
+    // Without usable keys the retry comes within seconds (at most 5 s), not the minute a
+    // refresh of good keys may back off to; a request meanwhile waits for it.
+    vm.advance_ticking(Duration::from_millis(5100));
+    let call = only_call(&vm);
+    let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
+    assert_eq!(req.outcome(), Outcome::Paused, "a retry is under way: worth waiting for");
+    serve(&vm, &call, &[&key_a()]);
+    assert_eq!(req.status(), 200);
 }
 
 #[test]
@@ -315,12 +343,19 @@ fn oidc_discovery_finds_the_jwks_and_checks_the_issuer() {
     vm.respond(only_call(&vm).token, 200, &[], doc.as_bytes());
     vm.tick();
     assert!(vm.pending_calls().is_empty(), "no JWKS fetched from an unverified document");
+    assert_eq!(req.status(), 503, "the fetch failed: answered at once");
+    assert!(vm.logged("names issuer"));
+
     // With discovery a request may wait for two calls' timeouts (the document, then the JWKS).
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp"]);
+    let vm = vm_with(&proxy, &discovery(ISSUER));
+    let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
+    assert_eq!(only_call(&vm).path(), "/.well-known/openid-configuration");
     vm.advance_ticking(Duration::from_millis(3900));
     assert_eq!(req.outcome(), Outcome::Paused);
     vm.advance_ticking(Duration::from_millis(300));
     assert_eq!(req.status(), 503);
-    assert!(vm.logged("names issuer"));
 }
 
 #[test]

@@ -168,7 +168,9 @@ impl KeySource for RequestKeys<'_> {
             ProviderKeys::Remote(r) => r,
         };
         match remote.usable_set(self.now_ms) {
-            None if self.give_up => KeyLookup::Unavailable,
+            // After a failed fetch, until the retry: no point in waiting (jwt_authn also
+            // answers a failed fetch at once); the retry is due within seconds.
+            None if self.give_up || remote.record.failed_and_idle(self.now_ms) => KeyLookup::Unavailable,
             None => KeyLookup::Pending,
             Some(set) => {
                 let unknown = kid.is_some_and(|k| !set.has_kid(k));
