@@ -915,6 +915,57 @@ mod tests {
         let r = req("/api", &[("authorization", &format!("Bearer {t}"))]);
         let m = mutations(&fwd, &allowed(run(&fwd, &r, KeyMode::Ready)), &r);
         assert!(m.remove.is_empty());
+
+        // Tokens in two cookies: both come out, the second removal starting from the first's.
+        let two = config(main_rules(), json!({"from_cookies": ["DS", "DS2"]}));
+        let r = req("/api", &[("cookie", &format!("DS={t}; a=1; DS2={t}; b=2"))]);
+        let m = mutations(&two, &allowed(run(&two, &r, KeyMode::Ready)), &r);
+        assert_eq!(m.cookie, Some(Some(b"a=1; b=2".to_vec())));
+    }
+
+    /// Keys ready for `main`, still being fetched for `other`.
+    struct MainReady<'a>(&'a Config);
+    impl KeySource for MainReady<'_> {
+        fn lookup(&self, provider: ProviderId, kid: Option<&str>) -> KeyLookup {
+            match self.0.provider(provider).map(|p| p.name.as_str()) {
+                Some("main") => Keys(self.0, KeyMode::Ready).lookup(provider, kid),
+                _ => KeyLookup::Pending,
+            }
+        }
+    }
+
+    #[test]
+    fn requires_any_waits_while_an_alternative_may_still_pass() {
+        let cfg = config(
+            json!([{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [{"provider_name": "main"}, {"provider_name": "other"}]}}}]),
+            json!({}),
+        );
+        let mut oc = claims();
+        oc["iss"] = json!("https://other.example.com");
+        let other = token(json!({"alg": "RS256", "kid": "k1"}), oc, b"ok");
+        let bad = token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"bad");
+        let r = req("/", &[("authorization", &format!("Bearer {bad}")), ("x-other-token", &other)]);
+        let crypto = FakeCrypto { calls: Cell::new(0) };
+        let keys = MainReady(&cfg);
+        // `main` failed, `other` waits for its keys: the request waits too, it may still pass.
+        let v = Authenticator::new(&cfg, &keys, &crypto, NOW).decide(&r);
+        assert!(matches!(v, Verdict::Pending(ref p) if *p == vec![cfg.provider_id("other").unwrap()]), "{v:?}");
+    }
+
+    #[test]
+    fn anonymous_requests_cannot_be_authorized_and_malformed_tokens_are_not_anonymous() {
+        let cfg = config(
+            json!([
+                {"match": {"prefix": "/admin"}, "requires": {"allow_missing": {}, "roles": ["admin"]}},
+                {"match": {"prefix": "/"}, "requires": {"allow_missing": {}}}
+            ]),
+            json!({}),
+        );
+        // allow_missing passes a request without a token, but roles need a token: 401.
+        assert_eq!(denied(verdict(&cfg, "/admin", &[])), Rejection::TokenMissing);
+        assert!(allowed(verdict(&cfg, "/", &[])).is_empty());
+        // A token that is present but not even a JWS is not "no token".
+        assert_eq!(denied(verdict(&cfg, "/", &[bearer("not-a-jwt")])), Rejection::TokenMalformed);
     }
 
     #[test]

@@ -234,6 +234,11 @@ fn a_failed_first_fetch_answers_the_waiting_requests_at_once() {
 fn keys_older_than_max_staleness_stop_being_used() {
     let (proxy, vm) = setup();
     warm(&vm, &proxy, &[&key_a()]);
+    // A long-lived token, verified (and cached) while the keys were fresh.
+    let mut long = claims(&proxy, "long");
+    long["exp"] = json!(now_secs(&proxy) + 3 * 24 * 3600);
+    let long = mint(&key_a(), long);
+    assert_eq!(send(&vm, &long).status(), 200);
     // A day later with every refresh failing (only the last one simulated).
     proxy.advance(Duration::from_secs(24 * 3600 + 1));
     vm.tick();
@@ -243,6 +248,8 @@ fn keys_older_than_max_staleness_stop_being_used() {
     let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
     assert_eq!(req.status(), 503, "stale keys are not used");
     assert_eq!(code(&req), "jwks_unavailable");
+    let req = send(&vm, &long);
+    assert_eq!(req.status(), 503, "nor is a token verified with them, from the cache");
     // Without usable keys the retry comes within seconds (at most 5 s), not the minute a
     // refresh of good keys may back off to; a request meanwhile waits for it.
     vm.advance_ticking(Duration::from_millis(5100));
