@@ -270,23 +270,21 @@ impl<'a> Authenticator<'a> {
         audiences: Option<&[String]>,
     ) -> Outcome {
         let mut verified: Vec<Verified> = Vec::new();
-        let mut done: Vec<(String, ProviderId)> = Vec::new();
         let mut pending = Vec::new();
-        for f in found {
-            let (id, p) = match provider_of(&f) {
+        for (i, f) in found.iter().enumerate() {
+            let (id, p) = match provider_of(f) {
                 Ok(chosen) => chosen,
                 Err(e) => return Outcome::Fail(e),
             };
-            if done.iter().any(|(t, d)| *t == f.token && *d == id) {
+            let seen = found.get(..i).unwrap_or_default().iter().any(|g| g.token == f.token);
+            if seen {
                 if let Some(v) = verified.iter_mut().find(|v| v.provider == id) {
-                    v.locations.push(f.location);
+                    v.locations.push(f.location.clone());
+                    continue;
                 }
-                continue;
             }
-            let token = f.token.clone();
             match self.verify(id, p, f, audiences) {
                 Outcome::Ok(vs) => {
-                    done.push((token, id));
                     for v in vs {
                         match verified.iter_mut().find(|w| w.provider == v.provider) {
                             Some(w) => w.locations.extend(v.locations),
@@ -316,7 +314,7 @@ impl<'a> Authenticator<'a> {
         Limits { max_token_size: self.config.max_token_size, max_json_depth: self.config.max_json_depth }
     }
 
-    fn verify(&self, id: ProviderId, p: &Provider, found: Found, audiences: Option<&[String]>) -> Outcome {
+    fn verify(&self, id: ProviderId, p: &Provider, found: &Found, audiences: Option<&[String]>) -> Outcome {
         let policy = ClaimPolicy::for_provider(p, audiences);
         let cache = self.caches.get(id.0);
         // A hit skips parsing and the signature, never the claims; and it is used only while
@@ -325,7 +323,7 @@ impl<'a> Authenticator<'a> {
             if matches!(self.keys.lookup(id, None), KeyLookup::Ready(_)) {
                 self.note(None, &hit.claims);
                 return match claims::validate(&hit.claims, &policy, self.now) {
-                    Ok(()) => Outcome::Ok(vec![Verified::new(id, found.location, hit)]),
+                    Ok(()) => Outcome::Ok(vec![Verified::new(id, found.location.clone(), hit)]),
                     Err(e) => {
                         if let Some(c) = cache {
                             c.remove(&found.token);
@@ -356,7 +354,7 @@ impl<'a> Authenticator<'a> {
         if let Some(c) = cache {
             c.insert(&found.token, entry.clone());
         }
-        Outcome::Ok(vec![Verified::new(id, found.location, entry)])
+        Outcome::Ok(vec![Verified::new(id, found.location.clone(), entry)])
     }
 }
 
