@@ -230,6 +230,17 @@ fn a_failed_first_fetch_answers_the_waiting_requests_at_once() {
     assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.failed"), Some(1));
 }
 
+/// A VM started (or reconfigured) after keys were fetched uses them from its first request.
+#[test]
+fn a_new_vm_starts_with_the_keys_in_shared_data() {
+    let (proxy, vm) = setup();
+    warm(&vm, &proxy, &[&key_a()]);
+    let later = vm_with(&proxy, &remote_config());
+    let req = send(&later, &mint(&key_a(), claims(&proxy, "u")));
+    assert_eq!(req.outcome(), Outcome::Continued, "no wait for a tick");
+    assert!(later.pending_calls().is_empty() && vm.pending_calls().is_empty());
+}
+
 #[test]
 fn keys_older_than_max_staleness_stop_being_used() {
     let (proxy, vm) = setup();

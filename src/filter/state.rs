@@ -98,8 +98,15 @@ impl Filter {
         stats.crypto_path(crypto.path == Path::Host);
         let caches = config.providers.iter().map(|p| TokenCache::new(p.cache_size, p.cache_max_token_size)).collect();
         for (i, k) in keys.iter().enumerate() {
-            if let ProviderKeys::Local(set) = &*k.borrow() {
-                stats.keys_in_use(i, set.keys.len());
+            match &mut *k.borrow_mut() {
+                ProviderKeys::Local(set) => stats.keys_in_use(i, set.keys.len()),
+                // Keys another VM (or this configuration's predecessor) already fetched: used
+                // from the first request, which otherwise waits for the first tick.
+                ProviderKeys::Remote(r) => {
+                    if r.sync(&HostStore).keys {
+                        stats.keys_in_use(i, r.key_count());
+                    }
+                }
             }
         }
         Filter {
