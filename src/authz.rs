@@ -25,17 +25,19 @@ pub fn authorize(
     req: &dyn RequestView,
 ) -> Result<Option<TenantHeader>, Rejection> {
     // Roles and permissions live at the top level (project-wide) or, with a tenant, under
-    // `tenants.<id>`; a tenant the token does not list is refused outright.
+    // `tenants.<id>`; a tenant the token does not list is refused outright. Descope's
+    // "current tenant, no tenant reference" template leaves `tenants` out and puts the
+    // current tenant's roles at the top level: a token without `tenants` whose `dct` is the
+    // tenant is read that way, as Descope's Go SDK does.
     let (scope, pin) = match &authz.tenant {
         None => (claims, None),
         Some(source) => {
             let tenant = tenant_of(source, claims, req).ok_or(Rejection::TenantNotAllowed)?;
-            let scope = claims
-                .get("tenants")
-                .and_then(Value::as_object)
-                .and_then(|t| t.get(&tenant))
-                .and_then(Value::as_object)
-                .ok_or(Rejection::TenantNotAllowed)?;
+            let scope = match claims.get("tenants") {
+                Some(tenants) => tenants.as_object().and_then(|t| t.get(&tenant)).and_then(Value::as_object),
+                None => (claims.get("dct").and_then(Value::as_str) == Some(tenant.as_str())).then_some(claims),
+            }
+            .ok_or(Rejection::TenantNotAllowed)?;
             let pin = match source {
                 TenantSource::Header(name) => Some(TenantHeader { name: name.clone(), value: tenant }),
                 _ => None,
@@ -173,6 +175,33 @@ mod tests {
             ..Authz::default()
         };
         assert_eq!(check(perms, &r), Ok(()));
+    }
+
+    /// Descope's "current tenant, no tenant reference" template: no `tenants`, the current
+    /// tenant's roles at the top level. Read that way only for the token's own `dct`, and
+    /// only when `tenants` is absent (with it, the top level is project-wide).
+    #[test]
+    fn a_token_without_tenants_grants_its_current_tenant_from_the_top_level() {
+        let tenant_only = json!({"sub": "U1", "dct": "T1", "roles": ["admin"], "permissions": ["orders.read"]});
+        let tenant_only = tenant_only.as_object().unwrap();
+        let admin = |tenant: &str| Authz {
+            roles: strs(&["admin"]),
+            permissions: strs(&["orders.read"]),
+            tenant: Some(TenantSource::Fixed(tenant.into())),
+            ..Authz::default()
+        };
+        let r = req(&[]);
+        assert_eq!(authorize(&admin("T1"), tenant_only, &r), Ok(None));
+        assert_eq!(authorize(&admin("T2"), tenant_only, &r), Err(Rejection::TenantNotAllowed));
+        let mut no_dct = tenant_only.clone();
+        no_dct.remove("dct");
+        assert_eq!(authorize(&admin("T1"), &no_dct, &r), Err(Rejection::TenantNotAllowed));
+        // With `tenants` present (even without this tenant) the top level does not count.
+        let mut with_tenants = tenant_only.clone();
+        with_tenants.insert("tenants".into(), json!({}));
+        assert_eq!(authorize(&admin("T1"), &with_tenants, &r), Err(Rejection::TenantNotAllowed));
+        with_tenants.insert("tenants".into(), json!({"T1": {"roles": []}}));
+        assert_eq!(authorize(&admin("T1"), &with_tenants, &r), Err(Rejection::RolesMissing));
     }
 
     #[test]
