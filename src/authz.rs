@@ -234,5 +234,9 @@ mod tests {
         assert_eq!(check(m("email", ClaimTest::Exact("b@example.com".into())), &r), Err(Rejection::ClaimMismatch));
         assert_eq!(check(m("amr", ClaimTest::Contains("hwk".into())), &r), Err(Rejection::ClaimMismatch));
         assert_eq!(check(m("amr", ClaimTest::Exact("pwd".into())), &r), Err(Rejection::ClaimMismatch));
+        // A number claim matches its own value only; a prefix is at the start only.
+        assert_eq!(check(m("level", ClaimTest::Exact("4".into())), &r), Err(Rejection::ClaimMismatch));
+        assert_eq!(check(m("level", ClaimTest::Exact("true".into())), &r), Err(Rejection::ClaimMismatch));
+        assert_eq!(check(m("email", ClaimTest::Prefix("example".into())), &r), Err(Rejection::ClaimMismatch));
     }
 }

@@ -260,7 +260,7 @@ mod tests {
         }
         assert_eq!(cookie_values("a=1;\t DS \t=\ttok ", "DS"), ["tok"]);
         assert_eq!(remove_cookie(b"a=1;\t DS \t=\ttok ", "DS").as_deref(), Some(&b"a=1"[..]));
-        assert_eq!(query_params("/p?access_token_x=1&access_token=2", "access_token"), ["2"]);
+        assert_eq!(query_params("/p?access_token_x=1&x_access_token=3&access_token=2", "access_token"), ["2"]);
         assert!(query_params("/p", "access_token").is_empty());
         // Percent-decoded names and values; a broken escape stays as sent.
         assert_eq!(query_params("/p?%61ccess_token=%2e%zz%4", "access_token"), [".%zz%4"]);
@@ -282,5 +282,6 @@ mod tests {
         // Every spelling of the name the reading side decodes.
         assert_eq!(remove_param(b"/p?access%5Ftoken=t&a=1&%61ccess_token=u", "access_token"), b"/p?a=1");
         assert_eq!(path_only("/a/b?c=d#e"), "/a/b");
+        assert_eq!(path_only("/a/b#e?c=d"), "/a/b");
     }
 }
