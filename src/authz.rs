@@ -202,6 +202,13 @@ mod tests {
         assert_eq!(authorize(&admin("T1"), &with_tenants, &r), Err(Rejection::TenantNotAllowed));
         with_tenants.insert("tenants".into(), json!({"T1": {"roles": []}}));
         assert_eq!(authorize(&admin("T1"), &with_tenants, &r), Err(Rejection::RolesMissing));
+        // An empty tenant is no tenant, whatever the token holds under "".
+        let empty = json!({"dct": "", "tenants": {"": {"roles": ["admin"], "permissions": ["orders.read"]}}});
+        let r = req(&[("x-tenant-id", "")]);
+        let by_header = Authz { tenant: Some(TenantSource::Header("x-tenant-id".into())), ..admin("") };
+        assert_eq!(authorize(&by_header, empty.as_object().unwrap(), &r), Err(Rejection::TenantNotAllowed));
+        let by_claim = Authz { tenant: Some(TenantSource::Claim("dct".into())), ..admin("") };
+        assert_eq!(authorize(&by_claim, empty.as_object().unwrap(), &r), Err(Rejection::TenantNotAllowed));
     }
 
     #[test]
@@ -238,5 +245,6 @@ mod tests {
         assert_eq!(check(m("level", ClaimTest::Exact("4".into())), &r), Err(Rejection::ClaimMismatch));
         assert_eq!(check(m("level", ClaimTest::Exact("true".into())), &r), Err(Rejection::ClaimMismatch));
         assert_eq!(check(m("email", ClaimTest::Prefix("example".into())), &r), Err(Rejection::ClaimMismatch));
+        assert_eq!(check(m("email", ClaimTest::Contains("nope".into())), &r), Err(Rejection::ClaimMismatch));
     }
 }
