@@ -208,7 +208,7 @@ fn failures_keep_last_good_keys_and_back_off() {
     assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.failed"), Some(4));
     assert!(backoffs.windows(2).all(|w| w[1] > w[0]), "backoff grows: {backoffs:?}");
     assert!(backoffs[0] >= Duration::from_millis(500) && backoffs[0] <= Duration::from_millis(1100), "{backoffs:?}");
-    assert!(vm.logged("HTTP status 500"));
+    assert!(vm.logged(r#"HTTP status 500: "oops""#), "the answer's body says why: {:?}", vm.logs());
 }
 
 /// A fetch that cannot even start (the cluster does not exist: Envoy refuses the call at

@@ -133,7 +133,7 @@ pub fn build(config: &Config) -> Vec<RefCell<ProviderKeys>> {
 pub fn validate_body(status: Option<u32>, body_size: usize, body: Option<&[u8]>) -> Result<String, String> {
     match status {
         Some(200) => {}
-        Some(s) => return Err(format!("HTTP status {s}")),
+        Some(s) => return Err(format!("HTTP status {s}{}", body_excerpt(body))),
         None => return Err("no response (connect failure, reset or timeout)".into()),
     }
     let body = body.unwrap_or_default();
@@ -143,6 +143,18 @@ pub fn validate_body(status: Option<u32>, body_size: usize, body: Option<&[u8]>)
     let text = std::str::from_utf8(body).map_err(|_| "response is not UTF-8".to_string())?;
     parse_jwks(body).map_err(|e| format!("unusable JWKS: {e}"))?;
     Ok(text.to_owned())
+}
+
+/// The start of a failed answer's body, escaped, for the log: Envoy's own local replies say
+/// why (`upstream connect error ... reset reason: connection failure`, a TLS error).
+pub fn body_excerpt(body: Option<&[u8]>) -> String {
+    match body {
+        Some(b) if !b.is_empty() => {
+            let text: String = String::from_utf8_lossy(b).chars().take(160).collect();
+            format!(": {text:?}")
+        }
+        _ => String::new(),
+    }
 }
 
 /// The keys one request sees. `give_up` is set once the request has waited its limit: keys

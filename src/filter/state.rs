@@ -353,7 +353,7 @@ impl Filter {
         let Some(discovery) = &r.source.discovery else { return };
         let uri = match status {
             Some(200) => jwks_cache::parse_discovery(body.unwrap_or_default(), &discovery.issuer),
-            Some(s) => Err(format!("discovery: HTTP status {s}")),
+            Some(s) => Err(format!("discovery: HTTP status {s}{}", keys::body_excerpt(body))),
             None => Err("discovery: no response (connect failure, reset or timeout)".into()),
         };
         let target = uri.and_then(|uri| {
