@@ -950,6 +950,37 @@ mod tests {
         assert!(matches!(v, Verdict::Pending(ref p) if *p == vec![cfg.provider_id("other").unwrap()]), "{v:?}");
     }
 
+    /// When one alternative cannot be checked (keys unavailable) and another fails, the
+    /// answer is 503: the client should retry, and the token may well be fine.
+    #[test]
+    fn unavailable_keys_outrank_other_failures() {
+        struct OtherUnavailable<'a>(&'a Config);
+        impl KeySource for OtherUnavailable<'_> {
+            fn lookup(&self, provider: ProviderId, kid: Option<&str>) -> KeyLookup {
+                match self.0.provider(provider).map(|p| p.name.as_str()) {
+                    Some("main") => Keys(self.0, KeyMode::Ready).lookup(provider, kid),
+                    _ => KeyLookup::Unavailable,
+                }
+            }
+        }
+        let mut oc = claims();
+        oc["iss"] = json!("https://other.example.com");
+        let other = token(json!({"alg": "RS256", "kid": "k1"}), oc, b"ok");
+        let bad = token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"bad");
+        let r = req("/", &[("authorization", &format!("Bearer {bad}")), ("x-other-token", &other)]);
+        let crypto = FakeCrypto { calls: Cell::new(0) };
+        for order in [["main", "other"], ["other", "main"]] {
+            let list: Vec<_> = order.iter().map(|p| json!({"provider_name": p})).collect();
+            let cfg = config(
+                json!([{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": list}}}]),
+                json!({}),
+            );
+            let keys = OtherUnavailable(&cfg);
+            let v = Authenticator::new(&cfg, &keys, &crypto, NOW).decide(&r);
+            assert_eq!(denied(v), Rejection::JwksUnavailable, "{order:?}");
+        }
+    }
+
     #[test]
     fn anonymous_requests_cannot_be_authorized_and_malformed_tokens_are_not_anonymous() {
         let cfg = config(

@@ -612,6 +612,12 @@ mod tests {
     #[test]
     fn skips_rsa_keys_outside_policy() {
         assert_skipped(with(rsa_jwk(), "n", json!(RSA_1024_N)), "RSA modulus of 1024 bits is below 2048");
+        // The bound is exact: 2047 bits out, 2048 in (structure only).
+        let mut short = vec![0xffu8; RSA_MIN_BITS / 8];
+        short[0] = 0x7f;
+        assert_skipped(with(rsa_jwk(), "n", enc(&short)), "RSA modulus of 2047 bits is below 2048");
+        short[0] = 0xff;
+        assert_eq!(reason(with(rsa_jwk(), "n", enc(&short))), None);
         // Odd 8192-bit modulus: the largest accepted (structure only, no one knows its factors).
         let mut big = vec![0xffu8; RSA_MAX_BITS / 8];
         assert_eq!(reason(with(rsa_jwk(), "n", enc(&big))), None);
