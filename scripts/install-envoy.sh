@@ -18,7 +18,12 @@ fail() {
 
 version_ok() {
   [ -x "$BIN" ] || return 1
-  "$BIN" --version 2>/dev/null | grep -q "/$VERSION/"
+  # Captured, not piped into `grep -q`: grep exits at the first match, Envoy can then die of
+  # SIGPIPE while still writing, and with pipefail a good binary read as a wrong version
+  # (it failed a CI run that way).
+  local out
+  out="$("$BIN" --version 2>/dev/null)" || return 1
+  [[ "$out" == *"/$VERSION/"* ]]
 }
 
 if version_ok; then
