@@ -981,6 +981,24 @@ mod tests {
         }
     }
 
+    /// Among failures of the same rank, the first alternative's is reported (a stable answer,
+    /// and it can be 401 or 403).
+    #[test]
+    fn the_first_of_equal_failures_is_reported() {
+        let cfg = config(
+            json!([{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [{"provider_name": "main"}, {"provider_name": "other"}]}}}]),
+            json!({}),
+        );
+        let mut oc = claims();
+        oc["iss"] = json!("https://other.example.com");
+        let other_bad = token(json!({"alg": "RS256", "kid": "k1"}), oc, b"bad");
+        let mut wrong_aud = claims();
+        wrong_aud["aud"] = json!("not-api");
+        let main_403 = token(json!({"alg": "RS256", "kid": "k1"}), wrong_aud, b"ok");
+        let v = verdict(&cfg, "/", &[bearer(&main_403), ("x-other-token".into(), other_bad)]);
+        assert_eq!(denied(v), Rejection::AudienceNotAllowed);
+    }
+
     #[test]
     fn anonymous_requests_cannot_be_authorized_and_malformed_tokens_are_not_anonymous() {
         let cfg = config(

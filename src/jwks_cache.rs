@@ -167,7 +167,13 @@ impl Record {
 
     /// The stored document may still be used.
     pub fn usable(&self, now: u64, policy: &Policy) -> bool {
-        self.jwks.is_some() && now <= self.fetched_at.saturating_add(policy.max_staleness_ms)
+        self.jwks.is_some() && self.fresh(now, policy)
+    }
+
+    /// The last good document is within the staleness bound (whether or not this copy of the
+    /// record still carries its text: a VM keeps only the parsed keys).
+    pub fn fresh(&self, now: u64, policy: &Policy) -> bool {
+        now <= self.fetched_at.saturating_add(policy.max_staleness_ms)
     }
 
     /// Claims the fetch for one call: slightly longer than its timeout, so a VM that dies

@@ -38,8 +38,7 @@ impl Remote {
     }
 
     fn usable_set(&self, now_ms: u64) -> Option<Rc<JwkSet>> {
-        let fresh = now_ms <= self.record.fetched_at.saturating_add(self.policy.max_staleness_ms);
-        self.set.clone().filter(|_| fresh)
+        self.set.clone().filter(|_| self.record.fresh(now_ms, &self.policy))
     }
 
     /// Re-reads the shared record; parses the document only when its version changed.

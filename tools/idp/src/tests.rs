@@ -209,6 +209,8 @@ fn descope_claims_shape() {
             "aud": "P2abc",
             "iat": 1000,
             "exp": 1600,
+            "drn": "DS",
+            "amr": ["email"],
             "tenants": {"T1": {"roles": ["admin", "viewer"], "permissions": ["read"]}, "T2": {"roles": [], "permissions": []}},
             "roles": [],
             "permissions": [],
@@ -217,6 +219,8 @@ fn descope_claims_shape() {
     let c = DescopeClaims::new("P", "U").roles(&["r"]).dct("T1").ttl(-5).now(100).claim("amr", json!(["pwd"])).build();
     assert_eq!((c["exp"].as_i64(), c["dct"].as_str(), c["roles"][0].as_str()), (Some(95), Some("T1"), Some("r")));
     assert_eq!(c["amr"], json!(["pwd"]));
+    let c = DescopeClaims::new("P", "U").without("aud").without("drn").build();
+    assert!(c.get("aud").is_none() && c.get("drn").is_none() && c["sub"] == "U");
 }
 
 fn get(addr: std::net::SocketAddr, path: &str) -> http::ClientResponse {
