@@ -241,6 +241,35 @@ fn a_new_vm_starts_with_the_keys_in_shared_data() {
     assert!(later.pending_calls().is_empty() && vm.pending_calls().is_empty());
 }
 
+/// A request waits for the keys it needs, as long as their provider allows: another
+/// provider's longer timeout does not hold it.
+#[test]
+fn a_request_waits_its_own_providers_limit() {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp", "slow"]);
+    let mut fast = remote_config()["providers"]["demo"].clone();
+    fast["remote_jwks"]["http_uri"]["timeout"] = json!("1s");
+    let mut slow = fast.clone();
+    slow["issuer"] = json!("https://slow.example.com");
+    slow["remote_jwks"]["http_uri"] =
+        json!({"uri": "https://slow.example.com/keys", "cluster": "slow", "timeout": "8s"});
+    slow["from_headers"] = json!([{"name": "x-slow-token"}]);
+    let config = json!({
+        "providers": {"fast": fast, "slow": slow},
+        "rules": [
+            {"match": {"prefix": "/slow"}, "requires": {"provider_name": "slow"}},
+            {"match": {"prefix": "/"}, "requires": {"provider_name": "fast"}}
+        ]
+    });
+    let vm = vm_with(&proxy, &config);
+    let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
+    assert_eq!(req.outcome(), Outcome::Paused);
+    vm.advance_ticking(Duration::from_millis(900));
+    assert_eq!(req.outcome(), Outcome::Paused);
+    vm.advance_ticking(Duration::from_millis(400));
+    assert_eq!(req.status(), 503, "1 s is this provider's limit, not the other's 8 s");
+}
+
 #[test]
 fn keys_older_than_max_staleness_stop_being_used() {
     let (proxy, vm) = setup();

@@ -37,8 +37,8 @@ impl HttpContext for Http {
         match filter.process(self.context_id, Attempt::First) {
             Step::Continue => Action::Continue,
             Step::Replied => Action::Pause,
-            Step::Wait => {
-                filter.wait(self.context_id);
+            Step::Wait(providers) => {
+                filter.wait(self.context_id, &providers);
                 Action::Pause
             }
         }

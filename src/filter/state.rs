@@ -86,7 +86,8 @@ pub enum Attempt {
 pub enum Step {
     Continue,
     Replied,
-    Wait,
+    /// Paused for keys of these providers.
+    Wait(Vec<ProviderId>),
 }
 
 impl Filter {
@@ -168,7 +169,7 @@ impl Filter {
             Verdict::Pending(providers) => {
                 let refetch = keys.refetch.take();
                 let mut wanted = self.wanted.borrow_mut();
-                for p in providers {
+                for &p in &providers {
                     let r = refetch.contains(&p);
                     match wanted.iter_mut().find(|(q, _)| *q == p) {
                         Some(w) => w.1 |= r,
@@ -179,14 +180,14 @@ impl Filter {
                 if attempt == Attempt::First && !self.prompt.replace(true) {
                     set_tick(PROMPT_TICK);
                 }
-                Step::Wait
+                Step::Wait(providers)
             }
         }
     }
 
     /// Pauses the current request until keys arrive or its wait limit passes.
-    pub fn wait(&self, context_id: u32) {
-        let timeout = self.max_wait_ms();
+    pub fn wait(&self, context_id: u32, providers: &[ProviderId]) {
+        let timeout = self.wait_limit_ms(providers);
         let deadline_ms = host::now_ms().saturating_add(timeout);
         self.waiters.borrow_mut().push(Waiter { context_id, deadline_ms });
     }
@@ -195,10 +196,12 @@ impl Filter {
         self.waiters.borrow_mut().retain(|w| w.context_id != context_id);
     }
 
-    /// The longest wait limit of the providers' remote keys ([`Remote::wait_limit_ms`]).
-    fn max_wait_ms(&self) -> u64 {
-        self.keys
+    /// How long a request may wait for the keys of `providers`: the longest of their wait
+    /// limits ([`Remote::wait_limit_ms`]), not of every provider's.
+    fn wait_limit_ms(&self, providers: &[ProviderId]) -> u64 {
+        providers
             .iter()
+            .filter_map(|p| self.keys.get(p.0))
             .filter_map(|k| match &*k.borrow() {
                 ProviderKeys::Remote(r) => Some(r.wait_limit_ms()),
                 ProviderKeys::Local(_) => None,
@@ -440,7 +443,7 @@ impl Filter {
                     }
                 }
                 Step::Replied => {}
-                Step::Wait => still.push(w),
+                Step::Wait(_) => still.push(w),
             }
         }
         self.waiters.borrow_mut().extend(still);
