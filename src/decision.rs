@@ -593,6 +593,12 @@ mod tests {
     fn good() -> String {
         token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"ok")
     }
+    /// A token of the `other` provider (its issuer), with this header and signature.
+    fn other_token(header: serde_json::Value, sig: &[u8]) -> String {
+        let mut c = claims();
+        c["iss"] = json!("https://other.example.com");
+        token(header, c, sig)
+    }
     fn bearer(t: &str) -> (String, String) {
         ("authorization".into(), format!("Bearer {t}"))
     }
@@ -742,9 +748,7 @@ mod tests {
         assert!(allowed(verdict(&cfg, "/any", &[bearer(&bad)])).is_empty());
         assert_eq!(allowed(verdict(&cfg, "/any", &[bearer(&good())])).len(), 1);
         // A token in the other provider's header is verified by the provider its iss names.
-        let mut other = claims();
-        other["iss"] = json!("https://other.example.com");
-        let other = token(json!({"alg": "RS256", "kid": "k1"}), other, b"ok");
+        let other = other_token(json!({"alg": "RS256", "kid": "k1"}), b"ok");
         let v = allowed(verdict(&cfg, "/opt", &[("x-other-token".into(), other)]));
         assert_eq!(v[0].provider, cfg.provider_id("other").unwrap());
     }
@@ -763,9 +767,7 @@ mod tests {
             ]),
             json!({}),
         );
-        let mut oc = claims();
-        oc["iss"] = json!("https://other.example.com");
-        let other = token(json!({"alg": "RS256", "kid": "k1"}), oc, b"ok");
+        let other = other_token(json!({"alg": "RS256", "kid": "k1"}), b"ok");
         let bad = token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"bad");
         // No token for `main`: passes, anonymous.
         assert!(allowed(verdict(&cfg, "/opt", &[])).is_empty());
@@ -841,9 +843,7 @@ mod tests {
         assert_eq!(denied(verdict(&cfg, "/any", &[bearer(&expired)])), Rejection::Expired);
         assert_eq!(denied(verdict(&cfg, "/any", &[])), Rejection::TokenMissing);
         assert_eq!(denied(verdict(&cfg, "/all", &[bearer(&good())])), Rejection::TokenMissing);
-        let mut oc = claims();
-        oc["iss"] = json!("https://other.example.com");
-        let other = token(json!({"alg": "ES256", "kid": "e1"}), oc, b"ok");
+        let other = other_token(json!({"alg": "ES256", "kid": "e1"}), b"ok");
         let both = allowed(verdict(&cfg, "/all", &[bearer(&good()), ("x-other-token".into(), other)]));
         assert_eq!(both.len(), 2);
         assert_eq!(denied(verdict(&cfg, "/aud", &[bearer(&good())])), Rejection::AudienceNotAllowed);
@@ -921,14 +921,15 @@ mod tests {
         assert_eq!(m.cookie, Some(Some(b"a=1; b=2".to_vec())));
     }
 
-    /// Keys ready for `main`, still being fetched for `other`.
-    struct MainReady<'a>(&'a Config);
+    /// Keys ready for `main`; for `other`, as `KeyMode` says.
+    struct MainReady<'a>(&'a Config, KeyMode);
     impl KeySource for MainReady<'_> {
         fn lookup(&self, provider: ProviderId, kid: Option<&str>) -> KeyLookup {
-            match self.0.provider(provider).map(|p| p.name.as_str()) {
-                Some("main") => Keys(self.0, KeyMode::Ready).lookup(provider, kid),
-                _ => KeyLookup::Pending,
-            }
+            let mode = match self.0.provider(provider).map(|p| p.name.as_str()) {
+                Some("main") => KeyMode::Ready,
+                _ => self.1,
+            };
+            Keys(self.0, mode).lookup(provider, kid)
         }
     }
 
@@ -938,13 +939,11 @@ mod tests {
             json!([{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [{"provider_name": "main"}, {"provider_name": "other"}]}}}]),
             json!({}),
         );
-        let mut oc = claims();
-        oc["iss"] = json!("https://other.example.com");
-        let other = token(json!({"alg": "RS256", "kid": "k1"}), oc, b"ok");
+        let other = other_token(json!({"alg": "RS256", "kid": "k1"}), b"ok");
         let bad = token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"bad");
         let r = req("/", &[("authorization", &format!("Bearer {bad}")), ("x-other-token", &other)]);
         let crypto = FakeCrypto { calls: Cell::new(0) };
-        let keys = MainReady(&cfg);
+        let keys = MainReady(&cfg, KeyMode::Pending);
         // `main` failed, `other` waits for its keys: the request waits too, it may still pass.
         let v = Authenticator::new(&cfg, &keys, &crypto, NOW).decide(&r);
         assert!(matches!(v, Verdict::Pending(ref p) if *p == vec![cfg.provider_id("other").unwrap()]), "{v:?}");
@@ -954,18 +953,7 @@ mod tests {
     /// answer is 503: the client should retry, and the token may well be fine.
     #[test]
     fn unavailable_keys_outrank_other_failures() {
-        struct OtherUnavailable<'a>(&'a Config);
-        impl KeySource for OtherUnavailable<'_> {
-            fn lookup(&self, provider: ProviderId, kid: Option<&str>) -> KeyLookup {
-                match self.0.provider(provider).map(|p| p.name.as_str()) {
-                    Some("main") => Keys(self.0, KeyMode::Ready).lookup(provider, kid),
-                    _ => KeyLookup::Unavailable,
-                }
-            }
-        }
-        let mut oc = claims();
-        oc["iss"] = json!("https://other.example.com");
-        let other = token(json!({"alg": "RS256", "kid": "k1"}), oc, b"ok");
+        let other = other_token(json!({"alg": "RS256", "kid": "k1"}), b"ok");
         let bad = token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"bad");
         let r = req("/", &[("authorization", &format!("Bearer {bad}")), ("x-other-token", &other)]);
         let crypto = FakeCrypto { calls: Cell::new(0) };
@@ -975,7 +963,7 @@ mod tests {
                 json!([{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": list}}}]),
                 json!({}),
             );
-            let keys = OtherUnavailable(&cfg);
+            let keys = MainReady(&cfg, KeyMode::Unavailable);
             let v = Authenticator::new(&cfg, &keys, &crypto, NOW).decide(&r);
             assert_eq!(denied(v), Rejection::JwksUnavailable, "{order:?}");
         }
@@ -989,9 +977,7 @@ mod tests {
             json!([{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [{"provider_name": "main"}, {"provider_name": "other"}]}}}]),
             json!({}),
         );
-        let mut oc = claims();
-        oc["iss"] = json!("https://other.example.com");
-        let other_bad = token(json!({"alg": "RS256", "kid": "k1"}), oc, b"bad");
+        let other_bad = other_token(json!({"alg": "RS256", "kid": "k1"}), b"bad");
         let mut wrong_aud = claims();
         wrong_aud["aud"] = json!("not-api");
         let main_403 = token(json!({"alg": "RS256", "kid": "k1"}), wrong_aud, b"ok");
