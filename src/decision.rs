@@ -230,13 +230,7 @@ impl<'a> Authenticator<'a> {
     /// each verified by the provider whose `issuer` its (unverified) `iss` names — an exact
     /// issuer first, then a provider without one, as jwt_authn picks; no token at all passes.
     fn any_issuer(&self, req: &dyn RequestView) -> Outcome {
-        let mut locations: Vec<Location> = Vec::new();
-        for l in self.config.providers.iter().flat_map(|p| &p.locations) {
-            if !locations.contains(l) {
-                locations.push(l.clone());
-            }
-        }
-        let found = extract::extract_all(&locations, req);
+        let found = extract::extract_all(&self.config.all_locations, req);
         if found.is_empty() {
             return Outcome::Ok(Vec::new());
         }

@@ -44,14 +44,16 @@ pub struct Found {
 pub fn extract_all(locations: &[Location], req: &dyn RequestView) -> Vec<Found> {
     let mut found = Vec::new();
     for loc in locations {
-        let tokens = match loc {
+        let mut add = |token: String| found.push(Found { token, location: loc.clone() });
+        match loc {
             Location::Header { name, prefix } => {
-                req.header(name).and_then(|v| from_header_value(&v, prefix.as_deref())).into_iter().collect()
+                if let Some(token) = req.header(name).and_then(|v| from_header_value(&v, prefix.as_deref())) {
+                    add(token);
+                }
             }
-            Location::Cookie(name) => req.header("cookie").map(|c| cookie_values(&c, name)).unwrap_or_default(),
-            Location::Param(name) => req.header(":path").map(|p| query_params(&p, name)).unwrap_or_default(),
-        };
-        found.extend(tokens.into_iter().map(|token| Found { token, location: loc.clone() }));
+            Location::Cookie(name) => req.header("cookie").iter().flat_map(|c| cookie_values(c, name)).for_each(add),
+            Location::Param(name) => req.header(":path").iter().flat_map(|p| query_params(p, name)).for_each(add),
+        }
     }
     found
 }

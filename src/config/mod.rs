@@ -69,6 +69,9 @@ pub struct Config {
     pub max_json_depth: usize,
     /// Every header the filter can set; removed from each incoming request first.
     pub identity_headers: Vec<String>,
+    /// Every providers' token locations, each once, in provider order: where a standalone
+    /// `allow_missing` looks.
+    pub all_locations: Vec<Location>,
     /// Keys left out of inline JWKS, for the start-up log.
     pub skipped_keys: Vec<(String, SkippedKey)>,
 }
@@ -670,7 +673,14 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
 
     let identity_headers = collect_identity_headers(&providers)?;
     check_tenant_headers(&rules, &providers, &identity_headers)?;
+    let mut all_locations: Vec<Location> = Vec::new();
+    for l in providers.iter().flat_map(|p| &p.locations) {
+        if !all_locations.contains(l) {
+            all_locations.push(l.clone());
+        }
+    }
     Ok(Config {
+        all_locations,
         providers,
         rules,
         bypass_cors_preflight: raw.bypass_cors_preflight,
