@@ -34,6 +34,11 @@ pub(super) fn read<T: Read>(path: String, value: &Value) -> Result<T, ConfigErro
 impl<'a> Obj<'a> {
     fn get(&mut self, key: &'static str) -> Option<&'a Value> {
         self.known.push(key);
+        self.value(key)
+    }
+
+    /// The member, `null` counting as unset (proto3 JSON).
+    fn value(&self, key: &str) -> Option<&'a Value> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
@@ -109,7 +114,7 @@ impl<'a> Obj<'a> {
     /// Whether a member the filter recognises only to refuse (or ignore) is set.
     pub fn present(&mut self, key: &'static str) -> bool {
         self.refused.push(key);
-        self.map.get(key).is_some_and(|v| !v.is_null())
+        self.value(key).is_some()
     }
 
     fn list<T>(

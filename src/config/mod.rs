@@ -69,7 +69,7 @@ pub struct Config {
     pub max_json_depth: usize,
     /// Every header the filter can set; removed from each incoming request first.
     pub identity_headers: Vec<String>,
-    /// Every providers' token locations, each once, in provider order: where a standalone
+    /// Every provider's token locations, each once, in provider order: where a standalone
     /// `allow_missing` looks.
     pub all_locations: Vec<Location>,
     /// Keys left out of inline JWKS, for the start-up log.
