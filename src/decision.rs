@@ -65,10 +65,19 @@ impl Verified {
 
 #[derive(Debug)]
 pub enum Verdict {
-    Allow(Vec<Verified>),
+    Allow(Allowed),
     Deny(Rejection),
     /// Keys of these providers are being fetched; decide again when they arrive.
     Pending(Vec<ProviderId>),
+}
+
+/// An allowed request: the tokens that verified (none on a public route, or when a token
+/// was not required), and the rule that applied, if any.
+#[derive(Debug, Default)]
+pub struct Allowed {
+    pub verified: Vec<Verified>,
+    /// Index into [`Config::rules`] of the rule whose requirement was met.
+    pub rule: Option<usize>,
 }
 
 /// What a log line may say about the last token looked at: never the token itself.
@@ -105,7 +114,7 @@ impl<'a> Authenticator<'a> {
 
     pub fn decide(&self, req: &dyn RequestView) -> Verdict {
         if self.config.bypass_cors_preflight && is_cors_preflight(req) {
-            return Verdict::Allow(Vec::new());
+            return Verdict::Allow(Allowed::default());
         }
         let path = req.header(":path");
         // Every header read is a host call: `:method` only when some rule names methods.
@@ -114,7 +123,8 @@ impl<'a> Authenticator<'a> {
         } else {
             String::new()
         };
-        let rule = find_rule(&self.config.rules, path.as_deref().unwrap_or_default(), &method);
+        let index = find_rule(&self.config.rules, path.as_deref().unwrap_or_default(), &method);
+        let rule = index.and_then(|i| self.config.rules.get(i));
         // No `:path` (CONNECT, where a listener allows it): only a rule that matches the empty
         // path covers it (`prefix: ""`). With none, a filter that protects anything refuses
         // it rather than let it by, as jwt_authn would (its `connect_matcher` is not offered).
@@ -122,10 +132,10 @@ impl<'a> Authenticator<'a> {
             return Verdict::Deny(Rejection::TokenMissing);
         }
         let Some(requirement) = rule.and_then(|r| r.requirement.as_ref()) else {
-            return Verdict::Allow(Vec::new());
+            return Verdict::Allow(Allowed::default());
         };
         match self.eval(requirement, req) {
-            Outcome::Ok(v) => Verdict::Allow(v),
+            Outcome::Ok(verified) => Verdict::Allow(Allowed { verified, rule: index }),
             Outcome::Fail(r) => Verdict::Deny(r),
             Outcome::Pending(p) => Verdict::Pending(p),
         }
@@ -384,14 +394,16 @@ pub struct Mutations {
     pub cookie: Option<Option<Vec<u8>>>,
     /// New `:path` without a consumed query parameter.
     pub path: Option<Vec<u8>>,
+    /// Token headers set to the one value the filter read (see [`crate::rules::Rule::token_headers`]).
+    pub pin: Vec<(String, Vec<u8>)>,
     /// Identity headers left unset because the claim value was unsafe.
     pub unsafe_values: Vec<String>,
 }
 
-/// The header changes for the tokens that verified.
-pub fn mutations(config: &Config, verified: &[Verified], req: &dyn RequestView) -> Mutations {
+/// The header changes for an allowed request.
+pub fn mutations(config: &Config, allowed: &Allowed, req: &dyn RequestView) -> Mutations {
     let mut m = Mutations::default();
-    for v in verified {
+    for v in &allowed.verified {
         let Some(p) = config.provider(v.provider) else { continue };
         for c in &p.claim_to_headers {
             match identity::claim_header_value(&v.token.claims, &c.claim) {
@@ -435,6 +447,18 @@ pub fn mutations(config: &Config, verified: &[Verified], req: &dyn RequestView) 
                     let current = m.path.clone().or_else(|| req.header_bytes(":path")).unwrap_or_default();
                     m.path = Some(extract::remove_param(&current, name));
                 }
+            }
+        }
+    }
+    let rule = allowed.rule.and_then(|i| config.rules.get(i));
+    for name in rule.map(|r| r.token_headers.as_slice()).unwrap_or_default() {
+        if name == "cookie" {
+            if m.cookie.is_none() {
+                m.cookie = req.header_bytes(name).map(Some);
+            }
+        } else if !m.remove.contains(name) {
+            if let Some(value) = req.header_bytes(name) {
+                m.pin.push((name.clone(), value));
             }
         }
     }
@@ -612,21 +636,24 @@ mod tests {
             other => panic!("expected a denial, got {other:?}"),
         }
     }
-    fn allowed(v: Verdict) -> Vec<Verified> {
+    fn allowed_as(v: Verdict) -> Allowed {
         match v {
-            Verdict::Allow(list) => list,
+            Verdict::Allow(a) => a,
             other => panic!("expected allow, got {other:?}"),
         }
+    }
+    fn allowed(v: Verdict) -> Vec<Verified> {
+        allowed_as(v).verified
     }
 
     #[test]
     fn valid_token_is_allowed_and_projected() {
         let cfg = config(main_rules(), json!({}));
         let r = req("/api", &[("authorization", &format!("Bearer {}", good()))]);
-        let v = allowed(run(&cfg, &r, KeyMode::Ready));
-        assert_eq!(v.len(), 1);
-        assert_eq!(v[0].subject(), Some("user-1"));
-        let m = mutations(&cfg, &v, &r);
+        let a = allowed_as(run(&cfg, &r, KeyMode::Ready));
+        assert_eq!(a.verified.len(), 1);
+        assert_eq!(a.verified[0].subject(), Some("user-1"));
+        let m = mutations(&cfg, &a, &r);
         assert_eq!(m.set, vec![("x-user".to_string(), "user-1".to_string())]);
         // forward defaults to false, as in jwt_authn: the token does not reach the service.
         assert_eq!(m.remove, vec!["authorization".to_string()]);
@@ -877,16 +904,17 @@ mod tests {
         );
         let t = good();
         let r = req(&format!("/api?a=1&token={t}"), &[("cookie", "x=1")]);
-        let v = allowed(run(&cfg, &r, KeyMode::Ready));
-        let m = mutations(&cfg, &v, &r);
+        let m = mutations(&cfg, &allowed_as(run(&cfg, &r, KeyMode::Ready)), &r);
         assert_eq!(m.path.as_deref(), Some(&b"/api?a=1"[..]));
-        assert!(m.remove.is_empty() && m.cookie.is_none());
+        assert!(m.remove.is_empty());
+        // The cookie header, a token location without a token, keeps the value that was read.
+        assert_eq!(m.cookie, Some(Some(b"x=1".to_vec())));
         let payload = t.split('.').nth(1).unwrap();
         let (_, value) = m.set.iter().find(|(k, _)| k == "x-payload").unwrap();
         assert!(value.starts_with(payload) && value.len() % 4 == 0);
 
         let r = req("/api", &[("cookie", &format!("a=1; DS={t}; b=2"))]);
-        let m = mutations(&cfg, &allowed(run(&cfg, &r, KeyMode::Ready)), &r);
+        let m = mutations(&cfg, &allowed_as(run(&cfg, &r, KeyMode::Ready)), &r);
         assert_eq!(m.cookie, Some(Some(b"a=1; b=2".to_vec())));
         // Another cookie's bytes that are not UTF-8 reach the upstream as sent.
         struct Latin1<'a>(&'a Req);
@@ -900,19 +928,68 @@ mod tests {
             }
         }
         let latin1 = Latin1(&r);
-        let m = mutations(&cfg, &allowed(run(&cfg, &r, KeyMode::Ready)), &latin1);
+        let m = mutations(&cfg, &allowed_as(run(&cfg, &r, KeyMode::Ready)), &latin1);
         assert_eq!(m.cookie, Some(Some(b"a=1; b=2; n=Jos\xe9".to_vec())));
 
         let fwd = config(main_rules(), json!({"forward": true}));
         let r = req("/api", &[("authorization", &format!("Bearer {t}"))]);
-        let m = mutations(&fwd, &allowed(run(&fwd, &r, KeyMode::Ready)), &r);
+        let m = mutations(&fwd, &allowed_as(run(&fwd, &r, KeyMode::Ready)), &r);
         assert!(m.remove.is_empty());
 
         // Tokens in two cookies: both come out, the second removal starting from the first's.
         let two = config(main_rules(), json!({"from_cookies": ["DS", "DS2"]}));
         let r = req("/api", &[("cookie", &format!("DS={t}; a=1; DS2={t}; b=2"))]);
-        let m = mutations(&two, &allowed(run(&two, &r, KeyMode::Ready)), &r);
+        let m = mutations(&two, &allowed_as(run(&two, &r, KeyMode::Ready)), &r);
         assert_eq!(m.cookie, Some(Some(b"a=1; b=2".to_vec())));
+    }
+
+    /// The host shows the filter only the first value of a repeated header: every token
+    /// header a protected route reads is left holding exactly that value, so a second
+    /// `Authorization` or `Cookie` line, never checked, cannot reach the upstream.
+    #[test]
+    fn token_headers_keep_only_the_value_that_was_read() {
+        let t = good();
+        let pins = |cfg: &Config, path: &str, headers: &[(&str, &str)]| {
+            let r = req(path, headers);
+            let m = mutations(cfg, &allowed_as(run(cfg, &r, KeyMode::Ready)), &r);
+            (m.pin, m.cookie, m.remove)
+        };
+        let bearer_and_ds =
+            json!({"from_headers": [{"name": "authorization", "value_prefix": "Bearer "}], "from_cookies": ["DS"]});
+        let mut extra = bearer_and_ds.clone();
+        extra["forward"] = json!(true);
+        let fwd = config(main_rules(), extra);
+        let auth = format!("Bearer {t}");
+        let (pin, cookie, remove) = pins(&fwd, "/api", &[("authorization", &auth), ("cookie", "a=1")]);
+        assert_eq!(pin, vec![("authorization".to_string(), auth.clone().into_bytes())]);
+        assert_eq!(cookie, Some(Some(b"a=1".to_vec())));
+        assert!(remove.is_empty());
+        // Not forwarded: the token's header is removed (every value), the rest pinned.
+        let cfg = config(main_rules(), bearer_and_ds);
+        let (pin, cookie, remove) =
+            pins(&cfg, "/api", &[("authorization", "Basic eDp5"), ("cookie", &format!("DS={t}"))]);
+        assert_eq!(pin, vec![("authorization".to_string(), b"Basic eDp5".to_vec())]);
+        assert_eq!(cookie, Some(None));
+        assert!(remove.is_empty());
+        let (pin, _, remove) = pins(&cfg, "/api", &[("authorization", &auth)]);
+        assert!(pin.is_empty());
+        assert_eq!(remove, vec!["authorization".to_string()]);
+        // A public route reads no token, so it leaves them alone (as jwt_authn does).
+        assert_eq!(pins(&fwd, "/healthz", &[("authorization", &auth), ("cookie", "a=1")]), (vec![], None, vec![]));
+        // The rule's providers only; a standalone allow_missing reads every provider's.
+        let rules = json!([
+            {"match": {"prefix": "/main"}, "requires": {"provider_name": "main"}},
+            {"match": {"prefix": "/any"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "other"}, {"allow_missing": {}}]}}},
+            {"match": {"prefix": "/"}, "requires": {"allow_missing": {}}}
+        ]);
+        let cfg = config(rules, json!({"forward": true}));
+        let headers: Vec<Vec<String>> = cfg.rules.iter().map(|r| r.token_headers.clone()).collect();
+        assert_eq!(headers, [vec!["authorization"], vec!["x-other-token"], vec!["authorization", "x-other-token"]]);
+        let (pin, _, _) = pins(&cfg, "/main", &[("authorization", &auth), ("x-other-token", "x")]);
+        assert_eq!(pin, vec![("authorization".to_string(), auth.clone().into_bytes())]);
+        let (pin, _, _) = pins(&cfg, "/", &[("authorization", &auth), ("x-other-token", "")]);
+        assert_eq!(pin.len(), 2);
     }
 
     /// Keys ready for `main`; for `other`, as `KeyMode` says.
@@ -1002,7 +1079,7 @@ mod tests {
         c["sub"] = json!("evil\r\nx-admin: true");
         let t = token(json!({"alg": "RS256", "kid": "k1"}), c, b"ok");
         let r = req("/api", &[("authorization", &format!("Bearer {t}"))]);
-        let m = mutations(&cfg, &allowed(run(&cfg, &r, KeyMode::Ready)), &r);
+        let m = mutations(&cfg, &allowed_as(run(&cfg, &r, KeyMode::Ready)), &r);
         assert!(m.set.is_empty());
         assert_eq!(m.unsafe_values, vec!["x-user".to_string()]);
     }

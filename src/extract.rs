@@ -18,6 +18,17 @@ pub enum Location {
     Param(String),
 }
 
+impl Location {
+    /// The request header this location reads (`cookie` for a cookie); none for a parameter.
+    pub fn header(&self) -> Option<&str> {
+        match self {
+            Location::Header { name, .. } => Some(name),
+            Location::Cookie(_) => Some("cookie"),
+            Location::Param(_) => None,
+        }
+    }
+}
+
 /// Read access to the request the core needs; names are lowercase, pseudo-headers included
 /// (`:path`, `:method`, `:authority`, `:scheme`).
 pub trait RequestView {

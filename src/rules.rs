@@ -99,6 +99,11 @@ pub struct Rule {
     pub methods: Vec<String>,
     /// `None`: a public route.
     pub requirement: Option<Requirement>,
+    /// The request headers the requirement reads tokens from (`cookie` for cookie
+    /// locations), each once. The host shows a filter only the first value of a repeated
+    /// header, so after an allowed request each one present is set to that value: any
+    /// further value, never checked, is dropped rather than passed on.
+    pub token_headers: Vec<String>,
 }
 
 impl Rule {
@@ -122,8 +127,8 @@ impl Rule {
 }
 
 /// The first rule whose match accepts the request path and method.
-pub fn find_rule<'a>(rules: &'a [Rule], path: &str, method: &str) -> Option<&'a Rule> {
-    rules.iter().find(|r| r.matches(path, method))
+pub fn find_rule(rules: &[Rule], path: &str, method: &str) -> Option<usize> {
+    rules.iter().position(|r| r.matches(path, method))
 }
 
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`. Browsers
@@ -139,7 +144,7 @@ mod tests {
     use super::*;
 
     fn rule(path: PathMatch, case_sensitive: bool) -> Rule {
-        Rule { path, case_sensitive, methods: Vec::new(), requirement: None }
+        Rule { path, case_sensitive, methods: Vec::new(), requirement: None, token_headers: Vec::new() }
     }
 
     impl Rule {
@@ -180,8 +185,8 @@ mod tests {
     #[test]
     fn first_match_wins() {
         let rules = vec![rule(PathMatch::Exact("/a/public".into()), true), rule(PathMatch::Prefix("/a".into()), true)];
-        assert_eq!(find_rule(&rules, "/a/public", "GET").unwrap().path, PathMatch::Exact("/a/public".into()));
-        assert_eq!(find_rule(&rules, "/a/x", "GET").unwrap().path, PathMatch::Prefix("/a".into()));
+        assert_eq!(find_rule(&rules, "/a/public", "GET"), Some(0));
+        assert_eq!(find_rule(&rules, "/a/x", "GET"), Some(1));
         assert!(find_rule(&rules, "/b", "GET").is_none());
     }
 }

@@ -69,25 +69,32 @@ struct Rig {
 }
 
 fn start() -> Rig {
+    start_with(json!({}))
+}
+
+/// The rig with these members added to the provider's configuration.
+fn start_with(provider_extra: Value) -> Rig {
     let rs = SigningKey::fixed(Alg::RS256);
     let es = SigningKey::fixed(Alg::ES256);
     let attacker_rs = SigningKey::fixed_key(FixedKey::Rsa2048B, Alg::RS256).with_kid("attacker-rsa");
     let attacker_es = SigningKey::fixed_key(FixedKey::P256B, Alg::ES256).with_kid("attacker-ec");
     let attacker_idp =
         IdpServer::start_with("127.0.0.1:0", IdpConfig::default().keys(vec![attacker_rs.clone(), attacker_es.clone()]));
-    let config = json!({
-        "providers": {"demo": {
-            "issuer": ISSUER,
-            "audiences": [AUDIENCE],
-            "local_jwks": {"inline_string": jwks(&[&rs, &es])},
-            "claim_to_headers": [
-                {"header_name": "x-jwt-sub", "claim_name": "sub"},
-                {"header_name": "x-jwt-name", "claim_name": "name"}
-            ]
-        }},
-        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "demo"}}]
-    })
-    .to_string();
+    let mut provider = json!({
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "local_jwks": {"inline_string": jwks(&[&rs, &es])},
+        "claim_to_headers": [
+            {"header_name": "x-jwt-sub", "claim_name": "sub"},
+            {"header_name": "x-jwt-name", "claim_name": "name"}
+        ]
+    });
+    if let (Some(p), Some(extra)) = (provider.as_object_mut(), provider_extra.as_object()) {
+        p.extend(extra.clone());
+    }
+    let config =
+        json!({"providers": {"demo": provider}, "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "demo"}}]})
+            .to_string();
     let echo = EchoServer::start("127.0.0.1:0");
     let (echo_port, idp_port) = (echo.address().port().to_string(), attacker_idp.address().port().to_string());
     let envoy = EnvoyProcess::start(
@@ -278,4 +285,50 @@ fn high_risk_attacks_through_envoy() {
     assert_eq!(rig.counter("jwt_authn_wasm.crypto.host"), 1, "host verification not in use");
     assert!(rig.counter("jwt_authn_wasm.verify.host") > 0);
     assert_eq!(rig.counter("jwt_authn_wasm.verify.pure"), 0, "verifications fell back to Rust");
+}
+
+/// Envoy shows a wasm filter only the first of repeated headers. A second `Authorization` or
+/// `Cookie` line was never checked, so it must not reach the upstream beside the one that
+/// was, even with `forward: true`: the plugin leaves each token header holding the value it
+/// read (Envoy 1.40's replace drops every other value of the name).
+#[test]
+fn repeated_token_headers_reach_the_upstream_only_as_checked() {
+    let rig = start_with(json!({
+        "forward": true,
+        "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+        "from_cookies": ["DS"]
+    }));
+    let good = bearer(&mint(&rig.rs, claims("user-1")));
+    let forged = bearer(&mint(&rig.attacker_rs, claims("admin")));
+    let lines = |echo: &Value, name: &str| -> Vec<String> {
+        let list = echo["header_list"].as_array().cloned().unwrap_or_default();
+        list.iter().filter(|p| p[0] == name).filter_map(|p| p[1].as_str().map(str::to_owned)).collect()
+    };
+    let pass = |case: &str, headers: &[(&str, &str)]| -> Value {
+        let r = rig.envoy.get("/api/repeated", headers);
+        assert_eq!(r.status, 200, "{case}: {}", r.text());
+        r.json().unwrap_or_else(|e| panic!("{case}: upstream echo expected: {e}"))
+    };
+
+    // Envoy's header map joins repeated `Authorization` lines with `,` (an inline header),
+    // so the plugin sees `Bearer <good>,Bearer <forged>`: not a token.
+    let r = rig.envoy.get("/api/repeated", &[("authorization", &good), ("authorization", &forged)]);
+    assert_eq!(
+        (r.status, r.json().ok().map(|b| b["code"].clone())),
+        (401, Some(json!("jwt_malformed"))),
+        "{}",
+        r.text()
+    );
+
+    let forged_cookie = format!("DS={}", mint(&rig.attacker_rs, claims("admin")));
+    let seen = pass(
+        "a token cookie on a second Cookie line",
+        &[("authorization", &good), ("cookie", "a=1"), ("cookie", &forged_cookie)],
+    );
+    assert_eq!(lines(&seen, "cookie"), ["a=1"], "{seen}");
+    assert_eq!(lines(&seen, "authorization"), std::slice::from_ref(&good), "{seen}");
+
+    // The first line is the one checked: a forged token there is refused.
+    let r = rig.envoy.get("/api/repeated", &[("authorization", &forged), ("authorization", &good)]);
+    assert_eq!(r.status, 401, "{}", r.text());
 }

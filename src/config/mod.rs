@@ -679,6 +679,11 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
             all_locations.push(l.clone());
         }
     }
+    for rule in &mut rules {
+        if let Some(r) = &rule.requirement {
+            token_headers(r, &providers, &mut rule.token_headers);
+        }
+    }
     Ok(Config {
         all_locations,
         providers,
@@ -689,6 +694,36 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         identity_headers,
         skipped_keys,
     })
+}
+
+/// Adds the headers `r` reads tokens from to `out`, each once: its providers' locations, or
+/// every provider's for a standalone `allow_missing` (which verifies any token it finds).
+/// Beside other alternatives in `requires_any`, `allow_missing` reads nothing itself (see
+/// `Authenticator::any`).
+fn token_headers(r: &Requirement, providers: &[Provider], out: &mut Vec<String>) {
+    let bypass = |r: &&Requirement| matches!(r, Requirement::AllowMissing | Requirement::AllowMissingOrFailed);
+    let locations: Box<dyn Iterator<Item = &Location>> = match r {
+        Requirement::Provider { provider, .. } => {
+            Box::new(providers.get(provider.0).into_iter().flat_map(|p| &p.locations))
+        }
+        Requirement::AllowMissing | Requirement::AllowMissingOrFailed => {
+            Box::new(providers.iter().flat_map(|p| &p.locations))
+        }
+        Requirement::Any(list) if !list.iter().all(|r| bypass(&r)) => {
+            list.iter().filter(|r| !bypass(r)).for_each(|r| token_headers(r, providers, out));
+            return;
+        }
+        Requirement::Any(list) | Requirement::All(list) => {
+            list.iter().for_each(|r| token_headers(r, providers, out));
+            return;
+        }
+        Requirement::Authorized(inner, _) => return token_headers(inner, providers, out),
+    };
+    for name in locations.filter_map(Location::header) {
+        if !out.iter().any(|o| o == name) {
+            out.push(name.to_owned());
+        }
+    }
 }
 
 /// What the `descope` preset decided beyond the raw fields it fills in.
@@ -1176,7 +1211,8 @@ fn compile_rule(field: &str, r: RawRule, lookup: &dyn Fn(&str) -> Option<Provide
         }
         methods.push(method.to_ascii_uppercase());
     }
-    Ok(Rule { path, case_sensitive: m.case_sensitive.unwrap_or(true), methods, requirement })
+    // token_headers: filled in once every rule is compiled.
+    Ok(Rule { path, case_sensitive: m.case_sensitive.unwrap_or(true), methods, requirement, token_headers: Vec::new() })
 }
 
 fn compile_requirement(

@@ -6,7 +6,7 @@ use super::crypto::{Crypto, Path};
 use super::keys::{self, ProviderKeys, Remote, RequestKeys};
 use super::stats::Stats;
 use crate::config::{split_uri, Config, ProviderId};
-use crate::decision::{local_reply, mutations, Authenticator, Verdict, Verified};
+use crate::decision::{local_reply, mutations, Allowed, Authenticator, Verdict};
 use crate::extract::{path_only, RequestView};
 use crate::host::{self, HostRequest, HostStore};
 use crate::jwks_cache::{self, MAX_JWKS_BYTES};
@@ -145,8 +145,8 @@ impl Filter {
         let (by_host, by_rust) = self.crypto.take_counts();
         self.stats.verifications(by_host, by_rust);
         match verdict {
-            Verdict::Allow(verified) => {
-                self.allow(&verified, &req);
+            Verdict::Allow(allowed) => {
+                self.allow(&allowed, &req);
                 Step::Continue
             }
             Verdict::Deny(r) => {
@@ -210,10 +210,13 @@ impl Filter {
             .unwrap_or(0)
     }
 
-    fn allow(&self, verified: &[Verified], req: &HostRequest) {
-        let m = mutations(&self.config, verified, req);
+    fn allow(&self, allowed: &Allowed, req: &HostRequest) {
+        let m = mutations(&self.config, allowed, req);
         for name in &m.remove {
             host::set_request_header(name, None);
+        }
+        for (name, value) in &m.pin {
+            host::set_request_header_bytes(name, Some(value));
         }
         if let Some(cookie) = &m.cookie {
             host::set_request_header_bytes("cookie", cookie.as_deref());
