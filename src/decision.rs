@@ -13,7 +13,7 @@ use crate::extract::{self, Found, Location, RequestView};
 use crate::identity::{self, Skip};
 use crate::jwk::JwkSet;
 use crate::jws::{self, Jws, Limits};
-use crate::rules::{find_rule, is_cors_preflight, Requirement};
+use crate::rules::{is_cors_preflight, select_rules, Requirement};
 use crate::status::Rejection;
 use crate::token_cache::{Entry, TokenCache};
 use serde_json::{Map, Value};
@@ -72,12 +72,14 @@ pub enum Verdict {
 }
 
 /// An allowed request: the tokens that verified (none on a public route, or when a token
-/// was not required), and the rule that applied, if any.
+/// was not required), and the rules that applied.
 #[derive(Debug, Default)]
 pub struct Allowed {
     pub verified: Vec<Verified>,
-    /// Index into [`Config::rules`] of the rule whose requirement was met.
-    pub rule: Option<usize>,
+    /// Indices into [`Config::rules`] of the rules whose requirements were met.
+    pub rules: Vec<usize>,
+    /// A CORS preflight let through by `bypass_cors_preflight`.
+    pub preflight: bool,
 }
 
 /// What a log line may say about the last token looked at: never the token itself.
@@ -114,30 +116,35 @@ impl<'a> Authenticator<'a> {
 
     pub fn decide(&self, req: &dyn RequestView) -> Verdict {
         if self.config.bypass_cors_preflight && is_cors_preflight(req) {
-            return Verdict::Allow(Allowed::default());
+            return Verdict::Allow(Allowed { preflight: true, ..Allowed::default() });
         }
         let path = req.header(":path");
-        // Every header read is a host call: `:method` only when some rule names methods.
-        let method = if self.config.rules.iter().any(|r| !r.methods.is_empty()) {
-            req.header(":method").unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let index = find_rule(&self.config.rules, path.as_deref().unwrap_or_default(), &method);
-        let rule = index.and_then(|i| self.config.rules.get(i));
+        let rules = select_rules(&self.config.rules, path.as_deref().unwrap_or_default(), req);
         // No `:path` (CONNECT, where a listener allows it): only a rule that matches the empty
         // path covers it (`prefix: ""`). With none, a filter that protects anything refuses
         // it rather than let it by, as jwt_authn would (its `connect_matcher` is not offered).
-        if rule.is_none() && path.is_none() && self.config.rules.iter().any(|r| r.requirement.is_some()) {
+        if rules.is_empty() && path.is_none() && self.config.rules.iter().any(|r| r.requirement.is_some()) {
             return Verdict::Deny(Rejection::TokenMissing);
         }
-        let Some(requirement) = rule.and_then(|r| r.requirement.as_ref()) else {
-            return Verdict::Allow(Allowed::default());
-        };
-        match self.eval(requirement, req) {
-            Outcome::Ok(verified) => Verdict::Allow(Allowed { verified, rule: index }),
-            Outcome::Fail(r) => Verdict::Deny(r),
-            Outcome::Pending(p) => Verdict::Pending(p),
+        // Usually one rule; more only under a method override (see `select_rules`), when
+        // each one's requirement must be met, as in `requires_all`.
+        let mut allowed = Allowed::default();
+        let mut pending = Vec::new();
+        for i in rules {
+            let Some(requirement) = self.config.rules.get(i).and_then(|r| r.requirement.as_ref()) else {
+                continue;
+            };
+            match self.eval(requirement, req) {
+                Outcome::Ok(verified) => allowed.verified.extend(verified),
+                Outcome::Fail(r) => return Verdict::Deny(r),
+                Outcome::Pending(p) => pending.extend(p),
+            }
+            allowed.rules.push(i);
+        }
+        if pending.is_empty() {
+            Verdict::Allow(allowed)
+        } else {
+            Verdict::Pending(pending)
         }
     }
 
@@ -403,6 +410,14 @@ pub struct Mutations {
 /// The header changes for an allowed request.
 pub fn mutations(config: &Config, allowed: &Allowed, req: &dyn RequestView) -> Mutations {
     let mut m = Mutations::default();
+    // A preflight carries no credentials from a browser: whatever is where tokens are read
+    // was never checked, and must not reach the upstream as if it had been.
+    if allowed.preflight {
+        for found in extract::extract_all(&config.all_locations, req) {
+            take_out(&mut m, &found.location, req);
+        }
+        return m;
+    }
     for v in &allowed.verified {
         let Some(p) = config.provider(v.provider) else { continue };
         for c in &p.claim_to_headers {
@@ -426,43 +441,48 @@ pub fn mutations(config: &Config, allowed: &Allowed, req: &dyn RequestView) -> M
         for t in &v.tenant_headers {
             m.set.push((t.name.clone(), t.value.clone()));
         }
-        if p.forward {
-            continue;
-        }
-        for location in &v.locations {
-            match location {
-                Location::Header { name, .. } => {
-                    if !m.remove.contains(name) {
-                        m.remove.push(name.clone());
-                    }
-                }
-                Location::Cookie(name) => {
-                    let current = match &m.cookie {
-                        Some(c) => c.clone(),
-                        None => req.header_bytes("cookie"),
-                    };
-                    m.cookie = Some(current.and_then(|c| extract::remove_cookie(&c, name)));
-                }
-                Location::Param(name) => {
-                    let current = m.path.clone().or_else(|| req.header_bytes(":path")).unwrap_or_default();
-                    m.path = Some(extract::remove_param(&current, name));
-                }
+        if !p.forward {
+            for location in &v.locations {
+                take_out(&mut m, location, req);
             }
         }
     }
-    let rule = allowed.rule.and_then(|i| config.rules.get(i));
-    for name in rule.map(|r| r.token_headers.as_slice()).unwrap_or_default() {
+    let rules = allowed.rules.iter().filter_map(|&i| config.rules.get(i));
+    for name in rules.flat_map(|r| &r.token_headers) {
         if name == "cookie" {
             if m.cookie.is_none() {
                 m.cookie = req.header_bytes(name).map(Some);
             }
-        } else if !m.remove.contains(name) {
+        } else if !m.remove.contains(name) && !m.pin.iter().any(|(n, _)| n == name) {
             if let Some(value) = req.header_bytes(name) {
                 m.pin.push((name.clone(), value));
             }
         }
     }
     m
+}
+
+/// Takes the tokens at `location` out of the request: the header, the cookies or the query
+/// parameters of that name, each change starting from the previous one.
+fn take_out(m: &mut Mutations, location: &Location, req: &dyn RequestView) {
+    match location {
+        Location::Header { name, .. } => {
+            if !m.remove.contains(name) {
+                m.remove.push(name.clone());
+            }
+        }
+        Location::Cookie(name) => {
+            let current = match &m.cookie {
+                Some(c) => c.clone(),
+                None => req.header_bytes("cookie"),
+            };
+            m.cookie = Some(current.and_then(|c| extract::remove_cookie(&c, name)));
+        }
+        Location::Param(name) => {
+            let current = m.path.clone().or_else(|| req.header_bytes(":path")).unwrap_or_default();
+            m.path = Some(extract::remove_param(&current, name));
+        }
+    }
 }
 
 /// A local reply in the style of jwt_authn and RFC 6750.
@@ -747,6 +767,74 @@ mod tests {
         assert!(allowed(run(&cfg, &pre, KeyMode::Ready)).is_empty());
         let plain_options = req("/api", &[(":method", "OPTIONS")]);
         assert_eq!(denied(run(&cfg, &plain_options, KeyMode::Ready)), Rejection::TokenMissing);
+        // Nothing where tokens are read reaches the upstream unchecked: a browser sends no
+        // credentials on a preflight, so whatever is there is taken out.
+        let cfg = config(
+            main_rules(),
+            json!({"from_headers": [{"name": "authorization", "value_prefix": "Bearer "}], "from_cookies": ["DS"], "from_params": ["token"]}),
+        );
+        let forged = token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"bad");
+        let pre = req(
+            &format!("/api?a=1&token={forged}"),
+            &[
+                (":method", "OPTIONS"),
+                ("origin", "https://app"),
+                ("access-control-request-method", "DELETE"),
+                ("authorization", &format!("Bearer {forged}")),
+                ("cookie", &format!("DS={forged}; theme=dark")),
+            ],
+        );
+        let a = allowed_as(run(&cfg, &pre, KeyMode::Ready));
+        assert!(a.verified.is_empty() && a.preflight);
+        let m = mutations(&cfg, &a, &pre);
+        assert_eq!(m.remove, ["authorization"]);
+        assert_eq!(m.cookie, Some(Some(b"theme=dark".to_vec())));
+        assert_eq!(m.path.as_deref(), Some(&b"/api?a=1"[..]));
+        assert!(m.set.is_empty() && m.pin.is_empty());
+        // A preflight without tokens is left as it came.
+        let clean =
+            req("/api", &[(":method", "OPTIONS"), ("origin", "https://app"), ("access-control-request-method", "GET")]);
+        assert_eq!(mutations(&cfg, &allowed_as(run(&cfg, &clean, KeyMode::Ready)), &clean), Mutations::default());
+    }
+
+    /// Frameworks run `POST` + `X-HTTP-Method-Override: DELETE` (or `_method=DELETE`) as a
+    /// DELETE: the rule DELETE selects applies too, and each selected rule must pass.
+    #[test]
+    fn method_overrides_cannot_route_around_a_method_rule() {
+        let cfg = config(
+            json!([
+                {"match": {"prefix": "/items", "methods": ["DELETE"]}, "requires": {"provider_name": "main", "roles": ["admin"]}},
+                {"match": {"prefix": "/items", "methods": ["GET"]}},
+                {"match": {"prefix": "/"}, "requires": {"provider_name": "main"}}
+            ]),
+            json!({}),
+        );
+        let post = |path: &str, extra: &[(&str, &str)]| {
+            let mut h = vec![(":method", "POST")];
+            h.extend_from_slice(extra);
+            run(&cfg, &req(path, &h), KeyMode::Ready)
+        };
+        let user = format!("Bearer {}", good());
+        // The plain POST: the catch-all asks for a login, which the user has.
+        assert_eq!(allowed(post("/items/1", &[("authorization", &user)])).len(), 1);
+        for (case, path, header) in [
+            ("x-http-method-override", "/items/1", Some(("x-http-method-override", "DELETE"))),
+            ("x-http-method", "/items/1", Some(("x-http-method", "delete"))),
+            ("x-method-override", "/items/1", Some(("x-method-override", " DELETE "))),
+            ("_method", "/items/1?_method=DELETE", None),
+        ] {
+            let mut h = vec![("authorization", user.as_str())];
+            h.extend(header);
+            assert_eq!(denied(post(path, &h)), Rejection::RolesMissing, "{case}");
+            h.remove(0);
+            assert_eq!(denied(post(path, &h)), Rejection::TokenMissing, "{case}");
+        }
+        // An override to a public method's rule does not open the real method's.
+        assert_eq!(denied(post("/items/1", &[("x-http-method-override", "GET")])), Rejection::TokenMissing);
+        // Without method rules nothing is read beyond the path.
+        let plain = config(main_rules(), json!({}));
+        let r = req("/healthz", &[(":method", "POST"), ("x-http-method-override", "DELETE")]);
+        assert_eq!(select_rules(&plain.rules, "/healthz", &r), [0]);
     }
 
     #[test]

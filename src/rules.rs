@@ -131,6 +131,35 @@ pub fn find_rule(rules: &[Rule], path: &str, method: &str) -> Option<usize> {
     rules.iter().position(|r| r.matches(path, method))
 }
 
+/// Where web frameworks take a method override from (ASP.NET Core, Express's
+/// `method-override`, Spring, Google APIs; Rails, Laravel and Symfony read `_method`).
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+const METHOD_OVERRIDE_PARAM: &str = "_method";
+
+/// The rules that apply to a request, each once, the one its `:method` selects first. When
+/// rules name methods, a method override may make the upstream run `POST` as `DELETE`, so
+/// the rule the override selects applies too (all must pass): matching on the override
+/// alone would instead let `POST` + override `GET` reach a public `GET` rule.
+pub fn select_rules(rules: &[Rule], path: &str, req: &dyn RequestView) -> Vec<usize> {
+    let mut selected = Vec::with_capacity(1);
+    // Every header read is a host call: methods are read only when some rule names them.
+    if rules.iter().all(|r| r.methods.is_empty()) {
+        selected.extend(find_rule(rules, path, ""));
+        return selected;
+    }
+    let mut methods = vec![req.header(":method").unwrap_or_default()];
+    methods.extend(METHOD_OVERRIDE_HEADERS.iter().filter_map(|h| req.header(h)));
+    methods.extend(crate::extract::query_params(path, METHOD_OVERRIDE_PARAM));
+    for method in &methods {
+        if let Some(i) = find_rule(rules, path, method.trim()) {
+            if !selected.contains(&i) {
+                selected.push(i);
+            }
+        }
+    }
+    selected
+}
+
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`. Browsers
 /// never attach credentials to it, so with `bypass_cors_preflight` it passes untouched.
 pub fn is_cors_preflight(req: &dyn RequestView) -> bool {

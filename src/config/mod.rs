@@ -1194,13 +1194,25 @@ fn compile_rule(field: &str, r: RawRule, lookup: &dyn Fn(&str) -> Option<Provide
             return Err(ConfigError::new(mf, "set only one of prefix, path or path_separated_prefix"))
         }
     };
-    if let PathMatch::SeparatedPrefix(p) = &path {
-        if p.ends_with('/') || p.contains(['?', '#']) {
-            return Err(ConfigError::new(
-                format!("{mf}.path_separated_prefix"),
-                "must not end with `/` or contain `?` or `#`",
-            ));
-        }
+    // A pattern no normalised `:path` can match would protect nothing, silently: Envoy
+    // hands the filter paths that start with `/`, without the fragment, and rules match
+    // them without the query. (`prefix: ""` matches everything, CONNECT's empty path too.)
+    let (kind, p) = match &path {
+        PathMatch::Prefix(p) => ("prefix", p),
+        PathMatch::Exact(p) => ("path", p),
+        PathMatch::SeparatedPrefix(p) => ("path_separated_prefix", p),
+    };
+    let never = if !p.is_empty() && !p.starts_with('/') {
+        Some("must start with `/`")
+    } else if p.contains(['?', '#']) {
+        Some("must not contain `?` or `#`: rules match the path without the query string")
+    } else if matches!(path, PathMatch::SeparatedPrefix(_)) && (p.is_empty() || p.ends_with('/')) {
+        Some("must not be empty or end with `/` (use `prefix`)")
+    } else {
+        None
+    };
+    if let Some(why) = never {
+        return Err(ConfigError::new(format!("{mf}.{kind}"), why));
     }
     let requirement =
         r.requires.map(|req| compile_requirement(&format!("{field}.requires"), req, lookup, 0)).transpose()?;
@@ -1669,6 +1681,26 @@ mod tests {
             rejects(|v| v["rules"][0]["match"][member] = json!({}), &format!("match.{member}`: not supported"));
         }
         rejects(|v| v["rules"][0]["match"] = json!({"path_separated_prefix": "/api/"}), "path_separated_prefix");
+        // Patterns no request path can match would protect nothing without a word.
+        for (m, needle) in [
+            (json!({"prefix": "admin"}), "match.prefix`: must start with `/`"),
+            (json!({"path": "admin"}), "match.path`: must start with `/`"),
+            (json!({"prefix": "/a?x"}), "match.prefix`: must not contain `?` or `#`"),
+            (json!({"path": "/a#x"}), "match.path`: must not contain `?` or `#`"),
+            (json!({"path_separated_prefix": ""}), "match.path_separated_prefix`: must not be empty"),
+        ] {
+            rejects(|v| v["rules"][0]["match"] = m, needle);
+        }
+        for ok in [
+            json!({"prefix": ""}),
+            json!({"prefix": "/"}),
+            json!({"path": "/a/b"}),
+            json!({"path_separated_prefix": "/a"}),
+        ] {
+            let mut v = base();
+            v["rules"][0]["match"] = ok.clone();
+            assert!(parse(&v).is_ok(), "{ok} should load");
+        }
         rejects(|v| v["rules"][0]["requirement_name"] = json!("r"), "requirement_name");
         rejects(|v| v["requirement_map"] = json!({}), "requirement_map");
         rejects(|v| v["max_token_size"] = json!(10), "max_token_size");
