@@ -192,7 +192,7 @@ fn invalid_configuration_refuses_to_start_with_one_clear_line() {
             "providers.p.local_jwks.filename",
         ),
         (json!({"providers": {"p": {"local_jwks": {"inline_string": "{}"}}}}).to_string(), "unusable JWKS"),
-        ("not json".to_string(), "invalid configuration"),
+        ("not json".to_string(), "must be a JSON object in a google.protobuf.StringValue"),
         (String::new(), "configuration is empty"),
     ];
     for (config, needle) in cases {
@@ -206,6 +206,32 @@ fn invalid_configuration_refuses_to_start_with_one_clear_line() {
         let req = vm.request(&headers(&get("/api")));
         assert_eq!(req.status(), 503);
     }
+}
+
+/// A configuration whose rules require nothing loads (jwt_authn's meaning), but says at
+/// `warn` — what Istio logs by default — that it protects nothing.
+#[test]
+fn a_configuration_that_protects_nothing_says_so() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let warns = |rules: serde_json::Value| {
+        let vm = proxy.vm();
+        vm.start(|| jwt_authn_wasm::_initialize());
+        let config = json!({"providers": {"descope": local_provider(&[&key])}, "rules": rules});
+        assert!(vm.configure(&config.to_string()));
+        vm.logs().into_iter().filter(|l| l.level == LogLevel::Warn).map(|l| l.message).collect::<Vec<_>>()
+    };
+    for rules in [json!([]), json!([{"match": {"prefix": "/"}}])] {
+        let lines = warns(rules);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("every request passes unauthenticated")
+                    && l.contains(r#""provider_name": "descope""#)),
+            "{lines:?}"
+        );
+    }
+    assert!(warns(json!([{"match": {"prefix": "/"}, "requires": {"provider_name": "descope"}}])).is_empty());
 }
 
 #[test]

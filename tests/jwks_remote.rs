@@ -224,6 +224,7 @@ fn a_failed_first_fetch_answers_the_waiting_requests_at_once() {
     assert_eq!(first.outcome(), Outcome::Paused, "the first fetch is worth waiting for");
     vm.tick();
     assert!(vm.pending_calls().is_empty(), "no such cluster: the dispatch failed");
+    assert!(vm.logged("Envoy has no cluster named `idp`"), "the log says what is missing: {:?}", vm.logs());
     assert_eq!(first.status(), 503);
     assert_eq!(code(&first), "jwks_unavailable");
     assert_eq!(send(&vm, &token).status(), 503, "until the retry, nothing to wait for");

@@ -7,6 +7,7 @@
 
 use super::ConfigError;
 use serde_json::{Map, Value};
+use std::time::Duration;
 
 /// A struct the configuration contains, read from one JSON object.
 pub(super) trait Read: Sized {
@@ -73,15 +74,34 @@ impl<'a> Obj<'a> {
 
     /// A proto `uint32`: an integer from 0 to 4294967295.
     pub fn uint32(&mut self, key: &'static str) -> Result<Option<u64>, ConfigError> {
-        let max = u64::from(u32::MAX);
+        self.integer(key, u64::from(u32::MAX))
+    }
+
+    /// An integer from 0 to `max`. Written `1.0` or `5e0` too: Istio hands `pluginConfig`
+    /// through a protobuf `Struct`, where every number is a double.
+    fn integer(&mut self, key: &'static str, max: u64) -> Result<Option<u64>, ConfigError> {
         let Some(v) = self.get(key) else { return Ok(None) };
-        match v.as_u64() {
+        // Every integer up to 2^53 is exact as a double; larger ones go through as_u64.
+        let whole = |f: f64| (f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&f)).then_some(f as u64);
+        match v.as_u64().or_else(|| v.as_f64().and_then(whole)) {
             Some(n) if n <= max => Ok(Some(n)),
             _ if v.is_number() => Err(ConfigError::new(
                 self.path_of(key),
                 format!("invalid value: {v}, expected an integer from 0 to {max}"),
             )),
             _ => Err(invalid_type(self.path_of(key), "an integer", v)),
+        }
+    }
+
+    /// A `google.protobuf.Duration`: proto-JSON's string (`"300s"`), or the `{seconds,
+    /// nanos}` object that Envoy's YAML accepts and its documentation uses.
+    pub fn duration(&mut self, key: &'static str) -> Result<Option<Duration>, ConfigError> {
+        let Some(v) = self.get(key) else { return Ok(None) };
+        let path = self.path_of(key);
+        match v {
+            Value::String(text) => super::parse_duration(&path, text).map(Some),
+            Value::Object(_) => read::<DurationObject>(path, v).map(|d| Some(d.0)),
+            _ => Err(invalid_type(path, "a duration like \"300s\" or {\"seconds\": 300}", v)),
         }
     }
 
@@ -139,6 +159,31 @@ impl<'a> Obj<'a> {
         let known: Vec<String> = self.known.iter().map(|k| format!("`{k}`")).collect();
         let expected = if known.is_empty() { "no fields".to_owned() } else { format!("one of {}", known.join(", ")) };
         Err(ConfigError::new(self.path, format!("unknown field `{unknown}`, expected {expected}")))
+    }
+}
+
+struct DurationObject(Duration);
+
+impl Read for DurationObject {
+    fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
+        let max = super::MAX_DURATION_SECONDS;
+        // proto3 JSON writes an int64 as a string; a configuration converted from YAML, as a
+        // number.
+        let seconds = match o.value("seconds") {
+            Some(Value::String(text)) => {
+                o.known.push("seconds");
+                let bad = || {
+                    let why = format!("invalid value: {text:?}, expected an integer from 0 to {max}");
+                    ConfigError::new(o.path_of("seconds"), why)
+                };
+                let n: u64 =
+                    text.bytes().all(|b| b.is_ascii_digit()).then(|| text.parse().ok()).flatten().ok_or_else(bad)?;
+                Some(n).filter(|n| *n <= max).ok_or_else(bad)?
+            }
+            _ => o.integer("seconds", max)?.unwrap_or(0),
+        };
+        let nanos = o.integer("nanos", 999_999_999)?.unwrap_or(0);
+        Ok(DurationObject(Duration::from_secs(seconds).saturating_add(Duration::from_nanos(nanos))))
     }
 }
 

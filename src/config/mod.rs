@@ -163,6 +163,16 @@ impl StringMatcher {
 impl Config {
     /// Parses and validates the plugin configuration (JSON bytes).
     pub fn parse(input: &[u8]) -> Result<Config, ConfigError> {
+        // A `google.protobuf.Struct` configuration (the natural YAML) reaches the plugin as
+        // binary protobuf; only a `StringValue` hands over the JSON text.
+        if input.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b != b'{') {
+            return Err(ConfigError::new(
+                "",
+                "the configuration must be a JSON object in a google.protobuf.StringValue \
+                 (`configuration: {\"@type\": type.googleapis.com/google.protobuf.StringValue, value: '{...}'}`); \
+                 a google.protobuf.Struct arrives as binary protobuf",
+            ));
+        }
         let doc =
             crate::json::parse_object(input, CONFIG_MAX_JSON_DEPTH).map_err(|e| ConfigError::new("", e.to_string()))?;
         compile(fields::read(String::new(), &serde_json::Value::Object(doc))?)
@@ -214,7 +224,7 @@ struct RawProvider {
     audiences: Vec<String>,
     subjects: Option<RawStringMatcher>,
     require_expiration: bool,
-    max_lifetime: Option<String>,
+    max_lifetime: Option<Duration>,
     clock_skew_seconds: Option<u64>,
     keys: RawKeySources,
     /// Beyond jwt_authn: Descope defaults for this provider; explicit fields win.
@@ -242,7 +252,7 @@ impl Read for RawProvider {
             audiences: o.strings("audiences")?,
             subjects: o.object("subjects")?,
             require_expiration: o.flag("require_expiration")?,
-            max_lifetime: o.string("max_lifetime")?,
+            max_lifetime: o.duration("max_lifetime")?,
             clock_skew_seconds: o.uint32("clock_skew_seconds")?,
             keys: RawKeySources::read(o)?,
             descope: o.object("descope")?,
@@ -298,8 +308,8 @@ struct RawDescope {
     project_id: String,
     base_url: Option<String>,
     cluster: Option<String>,
-    timeout: Option<String>,
-    cache_duration: Option<String>,
+    timeout: Option<Duration>,
+    cache_duration: Option<Duration>,
 }
 
 impl Read for RawDescope {
@@ -308,8 +318,8 @@ impl Read for RawDescope {
             project_id: o.required_string("project_id")?,
             base_url: o.string("base_url")?,
             cluster: o.string("cluster")?,
-            timeout: o.string("timeout")?,
-            cache_duration: o.string("cache_duration")?,
+            timeout: o.duration("timeout")?,
+            cache_duration: o.duration("cache_duration")?,
         })
     }
 }
@@ -373,7 +383,7 @@ impl Read for RawDataSource {
 
 struct RawRemoteJwks {
     http_uri: RawHttpUri,
-    cache_duration: Option<String>,
+    cache_duration: Option<Duration>,
 }
 
 impl Read for RawRemoteJwks {
@@ -382,7 +392,7 @@ impl Read for RawRemoteJwks {
         // in the background, retries with backoff: README "Remote JWKS").
         o.object::<RawAsyncFetch>("async_fetch")?;
         o.object::<RawRetryPolicy>("retry_policy")?;
-        Ok(RawRemoteJwks { http_uri: o.required_object("http_uri")?, cache_duration: o.string("cache_duration")? })
+        Ok(RawRemoteJwks { http_uri: o.required_object("http_uri")?, cache_duration: o.duration("cache_duration")? })
     }
 }
 
@@ -425,7 +435,7 @@ impl Read for RawBackOff {
 struct RawHttpUri {
     uri: String,
     cluster: String,
-    timeout: Option<String>,
+    timeout: Option<Duration>,
 }
 
 impl Read for RawHttpUri {
@@ -433,7 +443,7 @@ impl Read for RawHttpUri {
         Ok(RawHttpUri {
             uri: o.required_string("uri")?,
             cluster: o.required_string("cluster")?,
-            timeout: o.string("timeout")?,
+            timeout: o.duration("timeout")?,
         })
     }
 }
@@ -821,7 +831,6 @@ fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Pr
         return Err(ConfigError::new(format!("{field}.audiences"), "entries must not be empty"));
     }
     let subjects = p.subjects.map(|s| compile_matcher(&format!("{field}.subjects"), s)).transpose()?;
-    let max_lifetime = p.max_lifetime.map(|d| parse_duration(&format!("{field}.max_lifetime"), &d)).transpose()?;
 
     let locations = compile_locations(field, p.from_headers, p.from_cookies, p.from_params)?;
 
@@ -836,7 +845,7 @@ fn compile_provider(field: &str, name: String, mut p: RawProvider) -> Result<(Pr
         audiences: p.audiences,
         subjects,
         require_expiration: p.require_expiration,
-        max_lifetime,
+        max_lifetime: p.max_lifetime,
         // 0 is unset, as in jwt_authn (proto3): control planes write defaults out as 0.
         clock_skew_seconds: match (p.clock_skew_seconds.filter(|&s| s > 0), &preset) {
             (Some(s), _) => s,
@@ -981,19 +990,13 @@ fn compile_remote(field: &str, r: RawRemoteJwks, discovery: Option<Discovery>) -
             "must name the Envoy cluster that reaches the JWKS host",
         ));
     }
-    let timeout = match r.http_uri.timeout {
-        Some(t) => parse_duration(&format!("{field}.http_uri.timeout"), &t)?,
-        None => DEFAULT_FETCH_TIMEOUT,
-    };
+    let timeout = r.http_uri.timeout.unwrap_or(DEFAULT_FETCH_TIMEOUT);
     // Envoy takes the timeout in whole milliseconds, 0 meaning none; requests wait at most
     // this long for the first keys.
     if !(Duration::from_millis(1)..=MAX_FETCH_TIMEOUT).contains(&timeout) {
         return Err(ConfigError::new(format!("{field}.http_uri.timeout"), "must be between 0.001s and 60s"));
     }
-    let cache_duration = match r.cache_duration {
-        Some(d) => parse_duration(&format!("{field}.cache_duration"), &d)?,
-        None => DEFAULT_CACHE_DURATION,
-    };
+    let cache_duration = r.cache_duration.unwrap_or(DEFAULT_CACHE_DURATION);
     if cache_duration < Duration::from_secs(1) {
         return Err(ConfigError::new(format!("{field}.cache_duration"), "must be at least 1s"));
     }
@@ -1370,6 +1373,9 @@ fn compile_authz(field: &str, r: &mut RawRequirement) -> Result<Option<Authz>, C
 
 /// Proto-JSON `google.protobuf.Duration`: seconds with up to nine fractional digits and an
 /// `s` suffix ("300s", "1.5s").
+/// The largest `google.protobuf.Duration`: 10,000 years.
+pub const MAX_DURATION_SECONDS: u64 = 315_576_000_000;
+
 pub fn parse_duration(field: &str, text: &str) -> Result<Duration, ConfigError> {
     let bad = || ConfigError::new(field, format!("{text:?} is not a duration like \"300s\" or \"1.5s\""));
     let number = text.strip_suffix('s').ok_or_else(bad)?;
@@ -1388,7 +1394,7 @@ pub fn parse_duration(field: &str, text: &str) -> Result<Duration, ConfigError> 
         let padded = format!("{frac:0<9}");
         padded.parse().map_err(|_| bad())?
     };
-    if secs > 315_576_000_000 {
+    if secs > MAX_DURATION_SECONDS {
         return Err(bad());
     }
     Ok(Duration::new(secs, nanos))
@@ -1536,10 +1542,10 @@ mod tests {
             error(|v| v["providers"]["p"] = json!([])),
             "invalid configuration at `providers.p`: invalid type: expected an object, found a list"
         );
-        assert_eq!(
-            Config::parse(b"[]").unwrap_err().to_string(),
-            "invalid configuration: JSON top level is not an object"
-        );
+        assert!(Config::parse(b"[]")
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid configuration: the configuration must be a JSON object"));
     }
 
     #[test]
@@ -1600,6 +1606,40 @@ mod tests {
         rejects(remote("https://x/k", json!({"retry_policy": 42})), "retry_policy`: invalid type");
         rejects(remote("https://x/k", json!({"retry_policy": {"num_retires": 3}})), "unknown field `num_retires`");
         rejects(remote("https://x/k", json!({"async_fetch": {"fast_listener": "yes"}})), "fast_listener");
+        // Durations as Envoy's YAML (and its documentation) writes them, as objects.
+        let remote_of = |c: &Config| match &c.providers[0].jwks {
+            JwksSource::Remote(r) => (r.timeout, r.cache_duration),
+            other => panic!("{other:?}"),
+        };
+        for (timeout, cache, want) in [
+            (
+                json!({"nanos": 500_000_000}),
+                json!({"seconds": 300}),
+                (Duration::from_millis(500), Duration::from_secs(300)),
+            ),
+            (
+                json!({"seconds": "2", "nanos": 5_000_000}),
+                json!({"seconds": 300.0}),
+                (Duration::from_millis(2005), Duration::from_secs(300)),
+            ),
+        ] {
+            let mut v = base();
+            remote(
+                "https://x/k",
+                json!({"cache_duration": cache, "http_uri": {"uri": "https://x/k", "cluster": "c", "timeout": timeout}}),
+            )(&mut v);
+            assert_eq!(remote_of(&parse(&v).unwrap()), want);
+        }
+        for (bad, needle) in [
+            (json!({"seconds": -1}), "cache_duration.seconds`: invalid value: -1"),
+            (json!({"seconds": 1.5}), "cache_duration.seconds`: invalid value: 1.5"),
+            (json!({"seconds": "1e3"}), "cache_duration.seconds`: invalid value: \"1e3\""),
+            (json!({"nanos": 1_000_000_000}), "cache_duration.nanos`: invalid value"),
+            (json!({"secs": 5}), "unknown field `secs`"),
+            (json!(300), "cache_duration`: invalid type: expected a duration like \"300s\""),
+        ] {
+            rejects(remote("https://x/k", json!({"cache_duration": bad})), needle);
+        }
         // Envoy counts whole milliseconds and reads 0 as no timeout at all.
         for t in ["0s", "0.0005s", "60.001s", "4294967.296s"] {
             let http_uri = json!({"http_uri": {"uri": "https://x/k", "cluster": "c", "timeout": t}});
@@ -1709,6 +1749,28 @@ mod tests {
             deep = json!({"requires_any": {"requirements": [deep]}});
         }
         rejects(|v| v["rules"][0]["requires"] = deep, "nest deeper");
+    }
+
+    /// Istio passes `pluginConfig` through a protobuf `Struct`, whose numbers are doubles.
+    #[test]
+    fn integers_may_be_written_as_whole_doubles() {
+        let mut v = base();
+        v["providers"]["p"]["clock_skew_seconds"] = json!(5.0);
+        v["max_token_size"] = json!(4096e0);
+        let c = parse(&v).unwrap();
+        assert_eq!((c.providers[0].clock_skew_seconds, c.max_token_size), (5, 4096));
+        rejects(|v| v["providers"]["p"]["clock_skew_seconds"] = json!(5.5), "invalid value: 5.5, expected an integer");
+        rejects(|v| v["providers"]["p"]["clock_skew_seconds"] = json!(-1.0), "invalid value: -1.0");
+        rejects(|v| v["providers"]["p"]["clock_skew_seconds"] = json!("5"), "invalid type: expected an integer");
+    }
+
+    #[test]
+    fn a_configuration_that_is_not_a_json_object_says_how_to_pass_one() {
+        // What Envoy hands over for `configuration: {"@type": ...Struct, value: {providers: ...}}`.
+        let e = Config::parse(b"\n\x0b\n\tproviders\x12").unwrap_err().to_string();
+        assert!(e.contains("google.protobuf.StringValue"), "{e}");
+        assert!(Config::parse(b" []").unwrap_err().to_string().contains("StringValue"));
+        assert!(Config::parse(b"").is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::jwks_cache::{self, MAX_JWKS_BYTES};
 use crate::status::Rejection;
 use crate::token_cache::TokenCache;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MapType};
+use proxy_wasm::types::{BufferType, MapType, Status};
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
@@ -154,12 +154,14 @@ impl Filter {
                 if log::log_enabled!(log::Level::Debug) {
                     let facts = auth.facts.take();
                     let path = req.header(":path").unwrap_or_default();
+                    // Quoted and escaped (they come from the token), `-` when absent.
+                    let quoted = |v: Option<String>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:?}"));
                     log::debug!(
-                        "jwt_authn_wasm: request {context_id} to {:?} denied: {} (unverified sub {:?}, kid {:?})",
+                        "jwt_authn_wasm: request {context_id} to {:?} denied: {} (unverified sub {}, kid {})",
                         path_only(&path),
                         r.code(),
-                        facts.sub,
-                        facts.kid
+                        quoted(facts.sub),
+                        quoted(facts.kid)
                     );
                 }
                 self.stats.denied(r);
@@ -283,7 +285,15 @@ impl Filter {
         match hostcalls::dispatch_http_call(&r.source.cluster, headers, None, vec![], r.source.timeout) {
             Ok(token) => self.calls.borrow_mut().push(Call { token, provider, stage, claim }),
             Err(status) => {
-                let reason = format!("dispatch to cluster {} failed: {status:?}", r.source.cluster);
+                let cluster = &r.source.cluster;
+                // Envoy answers BadArgument to a call with method, path, host and a timeout
+                // only when it has no such cluster.
+                let reason = match status {
+                    Status::BadArgument => {
+                        format!("Envoy has no cluster named `{cluster}` (define it, or set the provider's `cluster`)")
+                    }
+                    _ => format!("dispatch to cluster {cluster} failed: {status:?}"),
+                };
                 self.record_failure(r, claim, host::now_ms(), reason);
             }
         }
