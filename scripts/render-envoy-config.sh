@@ -32,6 +32,16 @@ with open(template_path, encoding="utf-8") as f:
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*)|:(json|json-string))?\}")
 
+def refuse_duplicates(pairs):
+    # json.loads would keep the last of two members of one name; the plugin refuses such a
+    # configuration, so the renderer must not quietly hand it a different one.
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate member {key!r}")
+        seen[key] = value
+    return seen
+
 def substitute(m):
     name, default, mode = m.group(1), m.group(2), m.group(3)
     if name in values:
@@ -42,7 +52,8 @@ def substitute(m):
         sys.exit(f"render-envoy-config: {template_path}: variable {name} is not set")
     if mode:
         try:
-            compact = json.dumps(json.loads(value), separators=(",", ":"), ensure_ascii=False)
+            parsed = json.loads(value, object_pairs_hook=refuse_duplicates)
+            compact = json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)
         except ValueError as e:
             sys.exit(f"render-envoy-config: {name} is not valid JSON: {e}")
         value = compact if mode == "json" else json.dumps(compact, ensure_ascii=False)

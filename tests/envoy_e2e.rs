@@ -211,6 +211,18 @@ fn renderers_agree_on_wasm_and_jwt_authn_templates() {
     missing.insert("PLUGIN_CONFIG_JSON".into(), "{not json".into());
     let err = support::render(&text, &missing).err().unwrap_or_default();
     assert!(err.contains("PLUGIN_CONFIG_JSON is not valid JSON"), "{err}");
+    // Two members of one name: both renderers refuse, as the plugin would, rather than
+    // hand it the last one.
+    let dup = r#"{"providers": {"p": {"issuer": "a"}, "p": {"issuer": "b"}}}"#;
+    missing.insert("PLUGIN_CONFIG_JSON".into(), dup.into());
+    let err = support::render(&text, &missing).err().unwrap_or_default();
+    assert!(err.contains("duplicate member"), "{err}");
+    let out = std::process::Command::new(support::repo_root().join("scripts/render-envoy-config.sh"))
+        .arg(support::template_path(WASM_TEMPLATE))
+        .args(missing.iter().map(|(k, v)| format!("{k}={v}")))
+        .output()
+        .unwrap_or_else(|e| panic!("render-envoy-config.sh: {e}"));
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("duplicate member 'p'"));
 }
 
 /// Issue: authorization and Descope. The preset (keys fetched through the `idp` cluster from

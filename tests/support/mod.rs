@@ -138,6 +138,11 @@ fn expand(inner: &str, vars: &BTreeMap<String, String>) -> Result<String, String
         Some(m) => {
             let parsed: serde_json::Value =
                 serde_json::from_str(&value).map_err(|e| format!("{name} is not valid JSON: {e}"))?;
+            // serde_json keeps the last of duplicate members; the plugin's parser refuses them.
+            if parsed.is_object() {
+                jwt_authn_wasm::json::parse_object(value.as_bytes(), 64)
+                    .map_err(|e| format!("{name} is not valid JSON: {e}"))?;
+            }
             let compact = parsed.to_string();
             Ok(if m == "json" { compact } else { serde_json::Value::String(compact).to_string() })
         }
