@@ -93,6 +93,7 @@ curl -sS -i -H "Authorization: Bearer $TAMPERED" "$URL/api/orders" | grep -Ei '^
 echo
 
 say "7. Stats (Envoy admin /stats)"
+sleep 0.3 # the plugin hands its counters to Envoy on a 200 ms tick
 curl -sS "http://127.0.0.1:$ADMIN_PORT/stats?filter=jwt_authn_wasm" | grep -v ': 0$' || true
 
 if $KEEP; then

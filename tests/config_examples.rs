@@ -50,7 +50,7 @@ fn descope_example_is_valid() {
     let JwksSource::Remote(r) = &p.jwks else { panic!("Descope keys are fetched") };
     assert_eq!(r.uri, "https://api.descope.com/v2/keys/P2abcYourProjectId");
     assert_eq!((r.authority.as_str(), r.path.as_str()), ("api.descope.com", "/v2/keys/P2abcYourProjectId"));
-    assert_eq!(r.cluster, "descope_jwks");
+    assert_eq!(r.cluster, "descope");
     assert_eq!(
         c.identity_headers,
         vec![

@@ -365,7 +365,7 @@ fn wasmplugin_config_is_the_descope_example() {
     let (pc, _) = plugin_config(&wasmplugin());
     let mut example: Value = serde_json::from_str(&read("examples/descope.json")).expect("examples/descope.json");
     let cluster = "/providers/descope/descope/cluster";
-    assert_eq!(str_at(&example, cluster), "descope_jwks");
+    assert_eq!(str_at(&example, cluster), "descope");
     *example.pointer_mut(cluster).expect("cluster") = pc.pointer(cluster).cloned().expect("cluster");
     assert_eq!(pc, example, "{WASMPLUGIN} pluginConfig and examples/descope.json differ");
 }
