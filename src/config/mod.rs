@@ -920,6 +920,18 @@ fn compile_outputs(
         let f = format!("{field}.claim_to_headers[{i}]");
         let header = output_header_name(&format!("{f}.header_name"), &c.header_name)?;
         check_claim_path(&format!("{f}.claim_name"), &c.claim_name)?;
+        // Two values for one header: which one the upstream reads would be an accident.
+        if forward_payload_header
+            .as_ref()
+            .into_iter()
+            .chain(claim_to_headers.iter().map(|c: &ClaimToHeader| &c.header))
+            .any(|h| *h == header)
+        {
+            return Err(ConfigError::new(
+                format!("{f}.header_name"),
+                format!("header `{header}` is already written by this provider"),
+            ));
+        }
         claim_to_headers.push(ClaimToHeader { header, claim: c.claim_name });
     }
     Ok((forward_payload_header, claim_to_headers))
@@ -1721,6 +1733,20 @@ mod tests {
             rejects(|v| v["rules"][0]["match"][member] = json!({}), &format!("match.{member}`: not supported"));
         }
         rejects(|v| v["rules"][0]["match"] = json!({"path_separated_prefix": "/api/"}), "path_separated_prefix");
+        rejects(
+            |v| {
+                v["providers"]["p"]["claim_to_headers"] = json!([
+                    {"header_name": "x-tenant", "claim_name": "dct"}, {"header_name": "X-Tenant", "claim_name": "tenant"}])
+            },
+            "claim_to_headers[1].header_name`: header `x-tenant` is already written by this provider",
+        );
+        rejects(
+            |v| {
+                v["providers"]["p"]["forward_payload_header"] = json!("x-payload");
+                v["providers"]["p"]["claim_to_headers"] = json!([{"header_name": "x-payload", "claim_name": "sub"}]);
+            },
+            "already written",
+        );
         // Patterns no request path can match would protect nothing without a word.
         for (m, needle) in [
             (json!({"prefix": "admin"}), "match.prefix`: must start with `/`"),
