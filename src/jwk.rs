@@ -270,6 +270,12 @@ pub struct SkippedKey {
     pub reason: String,
 }
 
+impl std::fmt::Display for SkippedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JWKS key #{} (kid {:?}) skipped: {}", self.index, self.kid, self.reason)
+    }
+}
+
 #[derive(Debug)]
 pub struct ParsedJwks {
     pub set: JwkSet,

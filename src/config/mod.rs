@@ -178,6 +178,19 @@ impl Config {
         compile(fields::read(String::new(), &serde_json::Value::Object(doc))?)
     }
 
+    /// What a valid configuration probably did not mean, for a warning at load.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.rules.iter().all(|r| r.requirement.is_none()) {
+            let name = self.providers.first().map_or("<provider>", |p| p.name.as_str());
+            out.push(format!(
+                "no rule requires a token, so every request passes unauthenticated; protect routes with e.g. \
+                 {{\"match\": {{\"prefix\": \"/\"}}, \"requires\": {{\"provider_name\": \"{name}\"}}}}"
+            ));
+        }
+        out
+    }
+
     pub fn provider(&self, id: ProviderId) -> Option<&Provider> {
         self.providers.get(id.0)
     }

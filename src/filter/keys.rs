@@ -92,12 +92,7 @@ pub fn log_skipped<'a>(provider: &str, skipped: impl IntoIterator<Item = &'a Ski
     let mut rest = 0usize;
     for (i, s) in skipped.into_iter().enumerate() {
         if i < MAX_SKIPPED_LOGGED {
-            log::warn!(
-                "jwt_authn_wasm: provider {provider}: JWKS key #{} (kid {:?}) skipped: {}",
-                s.index,
-                s.kid,
-                s.reason
-            );
+            log::warn!("jwt_authn_wasm: provider {provider}: {s}");
         } else {
             rest = rest.saturating_add(1);
         }

@@ -53,11 +53,8 @@ impl RootContext for Root {
             config.rules.len(),
             self.context_id
         );
-        if config.rules.iter().all(|r| r.requirement.is_none()) {
-            log::warn!(
-                "jwt_authn_wasm: no rule requires a token, so every request passes unauthenticated; protect routes with e.g. {{\"match\": {{\"prefix\": \"/\"}}, \"requires\": {{\"provider_name\": \"{}\"}}}}",
-                config.providers.first().map_or("<provider>", |p| p.name.as_str())
-            );
+        for warning in config.warnings() {
+            log::warn!("jwt_authn_wasm: {warning}");
         }
         // Ticks drive JWKS refreshes and the stats flush, so every VM has them.
         self.set_tick_period(TICK);
