@@ -3,87 +3,90 @@
 //! Each variant has one HTTP status, one stable machine-readable `code` (also the stat name
 //! suffix) and one human message. Nothing here echoes token, claim or key material.
 
-/// Why a request was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rejection {
+/// Declares [`Rejection`] from one table, so a reason cannot exist without its code, its
+/// message and its place in [`Rejection::ALL`] (from which every `denied.<code>` stat is
+/// made).
+macro_rules! rejections {
+    ($($(#[doc = $doc:literal])* $variant:ident => $code:literal, $message:literal;)*) => {
+        /// Why a request was refused.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Rejection {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Rejection {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [Rejection] = &[$(Rejection::$variant),*];
+
+            /// Stable code for the JSON body, logs and stats.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(Rejection::$variant => $code,)*
+                }
+            }
+
+            pub fn message(self) -> &'static str {
+                match self {
+                    $(Rejection::$variant => $message,)*
+                }
+            }
+        }
+    };
+}
+
+rejections! {
     /// No token in any configured location.
-    TokenMissing,
+    TokenMissing => "jwt_missing", "Jwt is missing";
     /// The token exceeds the configured size limit; refused before parsing.
-    TokenTooLarge,
+    TokenTooLarge => "jwt_too_large", "Jwt is too large";
     /// Not a compact JWS: segments, base64url or JSON are wrong.
-    TokenMalformed,
+    TokenMalformed => "jwt_malformed", "Jwt is not in the form of Header.Payload.Signature";
     /// `alg` is `none`, an HMAC, or anything else outside the allow-list.
-    AlgorithmUnsupported,
+    AlgorithmUnsupported => "jwt_alg_unsupported", "Jwt algorithm is not allowed";
     /// The header lists a `crit` extension we do not implement.
-    CritUnsupported,
+    CritUnsupported => "jwt_crit_unsupported", "Jwt header lists an unsupported critical extension";
     /// A header member is unusable (`kid` type or size, nested `cty: JWT`).
-    HeaderInvalid,
+    HeaderInvalid => "jwt_header_invalid", "Jwt header is invalid";
     /// No key of the provider fits the token's `kid` and `alg`.
-    KeyNotFound,
+    KeyNotFound => "jwt_key_not_found", "Jwt has no matching verification key";
     /// The signature does not verify.
-    SignatureInvalid,
+    SignatureInvalid => "jwt_signature_invalid", "Jwt verification fails";
     /// `exp` has passed (beyond the clock skew).
-    Expired,
+    Expired => "jwt_expired", "Jwt is expired";
     /// `nbf` is still ahead (beyond the clock skew).
-    NotYetValid,
+    NotYetValid => "jwt_not_yet_valid", "Jwt not yet valid";
     /// The provider requires `exp` and the token has none.
-    ExpirationRequired,
+    ExpirationRequired => "jwt_exp_required", "Jwt has no expiration";
     /// `exp` lies further ahead than the provider's `max_lifetime`.
-    LifetimeTooLong,
+    LifetimeTooLong => "jwt_lifetime_too_long", "Jwt lifetime exceeds the allowed maximum";
     /// A registered claim has the wrong type or an impossible value (`exp: "1700000000"`).
-    ClaimInvalid,
+    ClaimInvalid => "jwt_claim_invalid", "Jwt has an invalid registered claim";
     /// `iss` is missing or not the provider's issuer.
-    IssuerNotAllowed,
+    IssuerNotAllowed => "jwt_issuer_not_allowed", "Jwt issuer is not configured";
     /// `sub` does not match the provider's `subjects`.
-    SubjectNotAllowed,
+    SubjectNotAllowed => "jwt_subject_not_allowed", "Jwt subject is not allowed";
     /// No `aud` entry is among the provider's audiences.
-    AudienceNotAllowed,
+    AudienceNotAllowed => "jwt_audience_not_allowed", "Audiences in Jwt are not allowed";
     /// Not a session token: a Descope refresh token (`drn` other than `DS`) under the
     /// `descope` preset.
-    TokenTypeNotAllowed,
+    TokenTypeNotAllowed => "jwt_token_type_not_allowed", "Jwt is not a session token";
     /// A sender-constrained token (`cnf`, RFC 7800: DPoP or mTLS-bound), whose proof of
     /// possession this filter does not check; accepting it as a bearer token would drop
     /// the binding.
-    TokenBound,
+    TokenBound => "jwt_sender_constrained", "Jwt is sender-constrained; its proof of possession cannot be checked here";
     /// The provider's keys could not be obtained in time: the token may be fine.
-    JwksUnavailable,
+    JwksUnavailable => "jwks_unavailable", "Verification keys are temporarily unavailable";
     /// Authorization: a required role is missing (globally or in the tenant).
-    RolesMissing,
+    RolesMissing => "forbidden_roles", "Required roles are missing";
     /// Authorization: a required permission is missing.
-    PermissionsMissing,
+    PermissionsMissing => "forbidden_permissions", "Required permissions are missing";
     /// Authorization: the request's tenant is absent or not one of the token's tenants.
-    TenantNotAllowed,
+    TenantNotAllowed => "forbidden_tenant", "The token does not grant access to this tenant";
     /// Authorization: a claim matcher did not match.
-    ClaimMismatch,
+    ClaimMismatch => "forbidden_claim", "A required claim does not match";
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 23] = [
-        Rejection::TokenMissing,
-        Rejection::TokenTooLarge,
-        Rejection::TokenMalformed,
-        Rejection::AlgorithmUnsupported,
-        Rejection::CritUnsupported,
-        Rejection::HeaderInvalid,
-        Rejection::KeyNotFound,
-        Rejection::SignatureInvalid,
-        Rejection::Expired,
-        Rejection::NotYetValid,
-        Rejection::ExpirationRequired,
-        Rejection::LifetimeTooLong,
-        Rejection::ClaimInvalid,
-        Rejection::IssuerNotAllowed,
-        Rejection::SubjectNotAllowed,
-        Rejection::AudienceNotAllowed,
-        Rejection::TokenTypeNotAllowed,
-        Rejection::TokenBound,
-        Rejection::JwksUnavailable,
-        Rejection::RolesMissing,
-        Rejection::PermissionsMissing,
-        Rejection::TenantNotAllowed,
-        Rejection::ClaimMismatch,
-    ];
-
     /// HTTP status of the local reply: 401 for anything wrong with the credential, 403 when
     /// it is valid but not for this audience (as jwt_authn), 503 for our own state.
     pub fn http_status(self) -> u32 {
@@ -95,63 +98,6 @@ impl Rejection {
             | Rejection::ClaimMismatch => 403,
             Rejection::JwksUnavailable => 503,
             _ => 401,
-        }
-    }
-
-    /// Stable code for the JSON body, logs and stats.
-    pub fn code(self) -> &'static str {
-        match self {
-            Rejection::TokenMissing => "jwt_missing",
-            Rejection::TokenTooLarge => "jwt_too_large",
-            Rejection::TokenMalformed => "jwt_malformed",
-            Rejection::AlgorithmUnsupported => "jwt_alg_unsupported",
-            Rejection::CritUnsupported => "jwt_crit_unsupported",
-            Rejection::HeaderInvalid => "jwt_header_invalid",
-            Rejection::KeyNotFound => "jwt_key_not_found",
-            Rejection::SignatureInvalid => "jwt_signature_invalid",
-            Rejection::Expired => "jwt_expired",
-            Rejection::NotYetValid => "jwt_not_yet_valid",
-            Rejection::ExpirationRequired => "jwt_exp_required",
-            Rejection::LifetimeTooLong => "jwt_lifetime_too_long",
-            Rejection::ClaimInvalid => "jwt_claim_invalid",
-            Rejection::IssuerNotAllowed => "jwt_issuer_not_allowed",
-            Rejection::SubjectNotAllowed => "jwt_subject_not_allowed",
-            Rejection::AudienceNotAllowed => "jwt_audience_not_allowed",
-            Rejection::TokenTypeNotAllowed => "jwt_token_type_not_allowed",
-            Rejection::TokenBound => "jwt_sender_constrained",
-            Rejection::JwksUnavailable => "jwks_unavailable",
-            Rejection::RolesMissing => "forbidden_roles",
-            Rejection::PermissionsMissing => "forbidden_permissions",
-            Rejection::TenantNotAllowed => "forbidden_tenant",
-            Rejection::ClaimMismatch => "forbidden_claim",
-        }
-    }
-
-    pub fn message(self) -> &'static str {
-        match self {
-            Rejection::TokenMissing => "Jwt is missing",
-            Rejection::TokenTooLarge => "Jwt is too large",
-            Rejection::TokenMalformed => "Jwt is not in the form of Header.Payload.Signature",
-            Rejection::AlgorithmUnsupported => "Jwt algorithm is not allowed",
-            Rejection::CritUnsupported => "Jwt header lists an unsupported critical extension",
-            Rejection::HeaderInvalid => "Jwt header is invalid",
-            Rejection::KeyNotFound => "Jwt has no matching verification key",
-            Rejection::SignatureInvalid => "Jwt verification fails",
-            Rejection::Expired => "Jwt is expired",
-            Rejection::NotYetValid => "Jwt not yet valid",
-            Rejection::ExpirationRequired => "Jwt has no expiration",
-            Rejection::LifetimeTooLong => "Jwt lifetime exceeds the allowed maximum",
-            Rejection::ClaimInvalid => "Jwt has an invalid registered claim",
-            Rejection::IssuerNotAllowed => "Jwt issuer is not configured",
-            Rejection::SubjectNotAllowed => "Jwt subject is not allowed",
-            Rejection::AudienceNotAllowed => "Audiences in Jwt are not allowed",
-            Rejection::TokenTypeNotAllowed => "Jwt is not a session token",
-            Rejection::TokenBound => "Jwt is sender-constrained; its proof of possession cannot be checked here",
-            Rejection::JwksUnavailable => "Verification keys are temporarily unavailable",
-            Rejection::RolesMissing => "Required roles are missing",
-            Rejection::PermissionsMissing => "Required permissions are missing",
-            Rejection::TenantNotAllowed => "The token does not grant access to this tenant",
-            Rejection::ClaimMismatch => "A required claim does not match",
         }
     }
 
