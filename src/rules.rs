@@ -32,6 +32,17 @@ pub enum Requirement {
 }
 
 impl Requirement {
+    /// Whether it passes a request whose token failed, as if it had none
+    /// (`allow_missing_or_failed`, alone or in a `requires_any`).
+    pub fn passes_failed_tokens(&self) -> bool {
+        match self {
+            Requirement::AllowMissingOrFailed => true,
+            Requirement::AllowMissing | Requirement::Provider { .. } | Requirement::Authorized(..) => false,
+            Requirement::Any(list) => list.iter().any(Requirement::passes_failed_tokens),
+            Requirement::All(list) => list.iter().all(Requirement::passes_failed_tokens),
+        }
+    }
+
     /// The request headers tenant authorization reads, anywhere in this requirement.
     pub fn tenant_headers(&self) -> Vec<&str> {
         match self {

@@ -1296,6 +1296,17 @@ fn compile_requirement(
     }
     let authz = compile_authz(field, &mut r)?;
     let inner = compile_authn(field, r, provider, list)?;
+    // Authorization needs a verified token. Over `allow_missing_or_failed` it could only
+    // refuse, and a token that failed (or keys that could not be fetched) would be reported
+    // as missing: say where it belongs instead.
+    if authz.is_some() && inner.passes_failed_tokens() {
+        return Err(ConfigError::new(
+            field,
+            "roles, permissions, tenant and claims need a verified token, but allow_missing_or_failed passes \
+             a failed one: put them on the provider_name it allows, e.g. requires_any: {requirements: \
+             [{provider_name: A, roles: [...]}, {allow_missing_or_failed: {}}]}",
+        ));
+    }
     Ok(match authz {
         Some(a) => Requirement::Authorized(Box::new(inner), a),
         None => inner,
@@ -1746,6 +1757,31 @@ mod tests {
             rejects(|v| v["rules"][0]["match"][member] = json!({}), &format!("match.{member}`: not supported"));
         }
         rejects(|v| v["rules"][0]["match"] = json!({"path_separated_prefix": "/api/"}), "path_separated_prefix");
+        // Authorization over allow_missing_or_failed could only refuse, and would call a
+        // failed token missing.
+        for requires in [
+            json!({"allow_missing_or_failed": {}, "roles": ["admin"]}),
+            json!({"requires_any": {"requirements": [{"provider_name": "p"}, {"allow_missing_or_failed": {}}]}, "permissions": ["x"]}),
+        ] {
+            rejects(
+                |v| v["rules"][0]["requires"] = requires,
+                "requires`: roles, permissions, tenant and claims need a verified token",
+            );
+        }
+        // Over allow_missing a failed token is reported as it failed: that one has a meaning.
+        for requires in [
+            json!({"allow_missing": {}, "claims": [{"name": "email", "present": true}]}),
+            json!({"requires_any": {"requirements": [{"provider_name": "p"}, {"allow_missing": {}}]}, "permissions": ["x"]}),
+            json!({"requires_any": {"requirements": [{"provider_name": "p", "roles": ["admin"]}, {"allow_missing_or_failed": {}}]}}),
+        ] {
+            let mut v = base();
+            v["rules"][0]["requires"] = requires.clone();
+            assert!(parse(&v).is_ok(), "{requires}");
+        }
+        let mut v = base();
+        v["rules"][0]["requires"] = json!({"requires_any": {"requirements": [
+            {"provider_name": "p", "roles": ["admin"]}, {"allow_missing": {}}]}});
+        assert!(parse(&v).is_ok(), "the role on the provider is what was meant");
         rejects(
             |v| {
                 v["providers"]["p"]["claim_to_headers"] = json!([
