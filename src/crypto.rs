@@ -33,35 +33,33 @@ impl SignatureVerifier for PureRust {
 
 /// Verifies `signature` over `signing_input` with `key` for `alg`, in pure Rust.
 pub fn verify_key(alg: Alg, key: &PublicKey, signing_input: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
-    {
-        if !key.supports(alg) {
-            return Err(VerifyError::KeyMismatch);
-        }
-        let verified = match (alg, key) {
-            // Both paddings first check that the signature is exactly the modulus length and
-            // below the modulus (RFC 8017 §8.2.2 step 1, §5.2.2 step 1), so `s + n` never
-            // passes for `s`.
-            (Alg::RS256, PublicKey::Rsa(k)) => k.verify_pkcs1v15(Hash::Sha256, signing_input, signature),
-            (Alg::RS384, PublicKey::Rsa(k)) => k.verify_pkcs1v15(Hash::Sha384, signing_input, signature),
-            (Alg::RS512, PublicKey::Rsa(k)) => k.verify_pkcs1v15(Hash::Sha512, signing_input, signature),
-            // The salt length is the hash length and the 0x01 separator must sit exactly
-            // there, as RFC 7518 §3.5 requires: a signature made with any other salt length
-            // fails rather than being auto-detected.
-            (Alg::PS256, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha256, signing_input, signature),
-            (Alg::PS384, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha384, signing_input, signature),
-            (Alg::PS512, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha512, signing_input, signature),
-            // Exactly 64 (96) bytes of r || s, r and s in [1, n-1] before any math (so r = s = 0,
-            // CVE-2022-21449, never reaches it). High-s signatures are valid ECDSA (JWS does not
-            // demand low-s, Wycheproof marks them valid), so they are accepted.
-            (Alg::ES256, PublicKey::P256(k)) => k.verify(signing_input, signature),
-            (Alg::ES384, PublicKey::P384(k)) => k.verify(signing_input, signature),
-            _ => return Err(VerifyError::KeyMismatch),
-        };
-        if verified {
-            Ok(())
-        } else {
-            Err(VerifyError::BadSignature)
-        }
+    if !key.supports(alg) {
+        return Err(VerifyError::KeyMismatch);
+    }
+    let verified = match (alg, key) {
+        // Both paddings first check that the signature is exactly the modulus length and
+        // below the modulus (RFC 8017 §8.2.2 step 1, §5.2.2 step 1), so `s + n` never
+        // passes for `s`.
+        (Alg::RS256, PublicKey::Rsa(k)) => k.verify_pkcs1v15(Hash::Sha256, signing_input, signature),
+        (Alg::RS384, PublicKey::Rsa(k)) => k.verify_pkcs1v15(Hash::Sha384, signing_input, signature),
+        (Alg::RS512, PublicKey::Rsa(k)) => k.verify_pkcs1v15(Hash::Sha512, signing_input, signature),
+        // The salt length is the hash length and the 0x01 separator must sit exactly
+        // there, as RFC 7518 §3.5 requires: a signature made with any other salt length
+        // fails rather than being auto-detected.
+        (Alg::PS256, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha256, signing_input, signature),
+        (Alg::PS384, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha384, signing_input, signature),
+        (Alg::PS512, PublicKey::Rsa(k)) => k.verify_pss(Hash::Sha512, signing_input, signature),
+        // Exactly 64 (96) bytes of r || s, r and s in [1, n-1] before any math (so r = s = 0,
+        // CVE-2022-21449, never reaches it). High-s signatures are valid ECDSA (JWS does not
+        // demand low-s, Wycheproof marks them valid), so they are accepted.
+        (Alg::ES256, PublicKey::P256(k)) => k.verify(signing_input, signature),
+        (Alg::ES384, PublicKey::P384(k)) => k.verify(signing_input, signature),
+        _ => return Err(VerifyError::KeyMismatch),
+    };
+    if verified {
+        Ok(())
+    } else {
+        Err(VerifyError::BadSignature)
     }
 }
 

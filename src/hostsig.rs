@@ -112,7 +112,7 @@ pub fn verify_arguments(hash_function: &str, public_key_der: &[u8], signature: &
 }
 
 /// Reads `VerifySignatureResult { bool result = 1; string error = 2; }`. Anything it cannot
-/// read is `None`: the caller treats that as a failed verification.
+/// read is `None`: the caller treats the host as unable to answer and verifies in Rust.
 pub fn parse_result(bytes: &[u8]) -> Option<(bool, String)> {
     let mut result = false;
     let mut error = String::new();

@@ -84,7 +84,9 @@ pub struct Record {
     pub in_flight_until: u64,
     /// When the last unknown-`kid` refetch started.
     pub last_refetch_at: Option<u64>,
-    /// Fetches completed, good or failed.
+    /// Fetches completed, good or failed. Read by nothing in this build, but kept in the
+    /// shared record (as `last_error` is, for a look at shared data while debugging): a VM of
+    /// an earlier build, running until a configuration update replaces it, requires it.
     pub completed: u64,
     /// Why the last fetch failed, for logs.
     pub last_error: Option<String>,
@@ -288,7 +290,8 @@ pub fn update(store: &dyn SharedStore, key: &str, mut change: impl FnMut(&mut Re
         if !change(&mut rec) {
             return Some(rec);
         }
-        // A fresh key is created with cas 0 semantics (unconditional) only if it is absent.
+        // An absent key is written with cas 0, which Envoy treats as unconditional: two VMs
+        // that both read "absent" may both write (and both fetch once); see README.
         if store.set(key, &rec.encode(), Some(cas.unwrap_or(0))) {
             return Some(rec);
         }

@@ -118,7 +118,8 @@ impl Modulus {
         out
     }
 
-    /// a·R⁻¹ mod n: the plain value of a Montgomery form.
+    /// a·R⁻¹ mod n: the plain value of a Montgomery form (the tests' check of `to_mont`).
+    #[cfg(test)]
     pub fn from_mont(&self, a: &[u32]) -> Vec<u32> {
         let mut plain_one = vec![0u32; self.n.len()];
         if let Some(low) = plain_one.first_mut() {

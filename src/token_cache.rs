@@ -122,10 +122,12 @@ impl TokenCache {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.inner.try_borrow().map_or(0, |l| l.entries.len())
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -195,6 +195,7 @@ impl Config {
         self.providers.get(id.0)
     }
 
+    #[cfg(test)]
     pub fn provider_id(&self, name: &str) -> Option<ProviderId> {
         self.providers.iter().position(|p| p.name == name).map(ProviderId)
     }
@@ -1407,11 +1408,11 @@ fn compile_authz(field: &str, r: &mut RawRequirement) -> Result<Option<Authz>, C
     Ok((authz != Authz::default()).then_some(authz))
 }
 
-/// Proto-JSON `google.protobuf.Duration`: seconds with up to nine fractional digits and an
-/// `s` suffix ("300s", "1.5s").
 /// The largest `google.protobuf.Duration`: 10,000 years.
 pub const MAX_DURATION_SECONDS: u64 = 315_576_000_000;
 
+/// Proto-JSON `google.protobuf.Duration`: seconds with up to nine fractional digits and an
+/// `s` suffix ("300s", "1.5s").
 pub fn parse_duration(field: &str, text: &str) -> Result<Duration, ConfigError> {
     let bad = || ConfigError::new(field, format!("{text:?} is not a duration like \"300s\" or \"1.5s\""));
     let number = text.strip_suffix('s').ok_or_else(bad)?;

@@ -265,9 +265,9 @@ impl Filter {
         let discovered = record.jwks_uri.as_deref().filter(|_| record.failures == 0);
         match (&r.source.discovery, discovered) {
             (Some(_), None) => self.dispatch(provider, r, claim, Stage::Discovery, &r.source.authority, &r.source.path),
-            (Some(_), Some(uri)) => match split_uri("jwks_uri", uri) {
+            (Some(_), Some(uri)) => match split_jwks_uri(uri) {
                 Ok((authority, path)) => self.dispatch(provider, r, claim, Stage::Jwks, &authority, &path),
-                Err(e) => self.record_failure(r, claim, now, e.to_string()),
+                Err(e) => self.record_failure(r, claim, now, e),
             },
             (None, _) => self.dispatch(provider, r, claim, Stage::Jwks, &r.source.authority, &r.source.path),
         }
@@ -373,7 +373,7 @@ impl Filter {
             None => Err("discovery: no response (connect failure, reset or timeout)".into()),
         };
         let target = uri.and_then(|uri| {
-            let parts = split_uri("jwks_uri", &uri).map_err(|e| e.to_string())?;
+            let parts = split_jwks_uri(&uri)?;
             Ok((uri, parts))
         });
         match target {
@@ -467,6 +467,12 @@ fn set_tick(period: Duration) {
     if let Err(status) = hostcalls::set_tick_period(period) {
         log::error!("jwt_authn_wasm: could not set the tick period: {status:?}");
     }
+}
+
+/// The `jwks_uri` a discovery document named, as authority and path. Its errors describe
+/// the remote document, not the configuration.
+fn split_jwks_uri(uri: &str) -> Result<(String, String), String> {
+    split_uri("jwks_uri", uri).map_err(|e| format!("discovered jwks_uri {uri:?}: {}", e.reason))
 }
 
 /// Sends the local reply for `rejection` on the current request.
