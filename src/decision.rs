@@ -337,7 +337,9 @@ impl<'a> Authenticator<'a> {
                 return match claims::validate(&hit.claims, &policy, self.now) {
                     Ok(()) => Outcome::Ok(vec![Verified::new(id, found.location.clone(), hit)]),
                     Err(e) => {
-                        if let Some(c) = cache {
+                        // Expired for good; any other failure here is this route's
+                        // audiences, and the token stays good for the others.
+                        if let (Some(c), Rejection::Expired) = (cache, e) {
                             c.remove(&found.token);
                         }
                         Outcome::Fail(e)

@@ -47,6 +47,12 @@ fn a_cached_token_expires_like_any_other() {
     assert_eq!(send(&vm, &token), 401, "expired on a cache hit");
     vm.tick();
     assert_eq!(proxy.metric("jwt_authn_wasm.denied.jwt_expired"), Some(1));
+    assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.hit"), Some(2));
+    // The expired entry was dropped: the next try is a miss (and expired again).
+    assert_eq!(send(&vm, &token), 401);
+    vm.tick();
+    assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.miss"), Some(2));
+    assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.hit"), Some(2));
 }
 
 #[test]
@@ -66,6 +72,11 @@ fn audience_override_is_checked_on_hits() {
     let mut h = get("/web/x");
     h.push(bearer(&token));
     assert_eq!(vm.request(&headers(&h)).status(), 403, "a cached token is still checked against this rule's audiences");
+    // ... and stays cached for the routes whose audiences it has.
+    assert_eq!(send(&vm, &token), 200);
+    vm.tick();
+    assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.miss"), Some(1));
+    assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.hit"), Some(2));
 }
 
 #[test]
