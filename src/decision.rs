@@ -129,23 +129,21 @@ impl<'a> Authenticator<'a> {
         }
         // Usually one rule; more only under a method override (see `select_rules`), when
         // each one's requirement must be met, as in `requires_all`.
-        let mut allowed = Allowed::default();
-        let mut pending = Vec::new();
+        let mut all = AllOf::default();
+        let mut applied = Vec::with_capacity(1);
         for i in rules {
             let Some(requirement) = self.config.rules.get(i).and_then(|r| r.requirement.as_ref()) else {
                 continue;
             };
-            match self.eval(requirement, req) {
-                Outcome::Ok(verified) => allowed.verified.extend(verified),
-                Outcome::Fail(r) => return Verdict::Deny(r),
-                Outcome::Pending(p) => pending.extend(p),
+            if let Err(r) = all.add(self.eval(requirement, req)) {
+                return Verdict::Deny(r);
             }
-            allowed.rules.push(i);
+            applied.push(i);
         }
-        if pending.is_empty() {
-            Verdict::Allow(allowed)
-        } else {
-            Verdict::Pending(pending)
+        match all.finish() {
+            Outcome::Pending(p) => Verdict::Pending(p),
+            Outcome::Fail(r) => Verdict::Deny(r),
+            Outcome::Ok(verified) => Verdict::Allow(Allowed { verified, rules: applied, preflight: false }),
         }
     }
 
@@ -163,20 +161,13 @@ impl<'a> Authenticator<'a> {
             }
             Requirement::Any(list) => self.any(list, req),
             Requirement::All(list) => {
-                let mut verified = Vec::new();
-                let mut pending = Vec::new();
+                let mut all = AllOf::default();
                 for r in list {
-                    match self.eval(r, req) {
-                        Outcome::Ok(v) => verified.extend(v),
-                        Outcome::Pending(p) => pending.extend(p),
-                        fail @ Outcome::Fail(_) => return fail,
+                    if let Err(e) = all.add(self.eval(r, req)) {
+                        return Outcome::Fail(e);
                     }
                 }
-                if pending.is_empty() {
-                    Outcome::Ok(verified)
-                } else {
-                    Outcome::Pending(pending)
-                }
+                all.finish()
             }
             Requirement::Authorized(inner, authz) => match self.eval(inner, req) {
                 // Anonymous requests cannot be authorized: no token is a 401, not a 403.
@@ -281,8 +272,7 @@ impl<'a> Authenticator<'a> {
         provider_of: impl Fn(&Found) -> Result<(ProviderId, &'p Provider), Rejection>,
         audiences: Option<&[String]>,
     ) -> Outcome {
-        let mut verified: Vec<Verified> = Vec::new();
-        let mut pending = Vec::new();
+        let mut all = AllOf::default();
         for (i, f) in found.iter().enumerate() {
             let (id, p) = match provider_of(f) {
                 Ok(chosen) => chosen,
@@ -290,29 +280,16 @@ impl<'a> Authenticator<'a> {
             };
             let seen = found.get(..i).unwrap_or_default().iter().any(|g| g.token == f.token);
             if seen {
-                if let Some(v) = verified.iter_mut().find(|v| v.provider == id) {
+                if let Some(v) = all.verified.iter_mut().find(|v| v.provider == id) {
                     v.locations.push(f.location.clone());
                     continue;
                 }
             }
-            match self.verify(id, p, f, audiences) {
-                Outcome::Ok(vs) => {
-                    for v in vs {
-                        match verified.iter_mut().find(|w| w.provider == v.provider) {
-                            Some(w) => w.locations.extend(v.locations),
-                            None => verified.push(v),
-                        }
-                    }
-                }
-                Outcome::Pending(p) => pending.extend(p),
-                fail @ Outcome::Fail(_) => return fail,
+            if let Err(e) = all.add(self.verify(id, p, f, audiences)) {
+                return Outcome::Fail(e);
             }
         }
-        if pending.is_empty() {
-            Outcome::Ok(verified)
-        } else {
-            Outcome::Pending(pending)
-        }
+        all.finish()
     }
 
     fn note(&self, kid: Option<String>, claims: &Map<String, Value>) {
@@ -383,6 +360,49 @@ pub fn verify_signature(jws: &Jws<'_>, set: &JwkSet, crypto: &dyn SignatureVerif
         }
     }
     Err(if tried == 0 { Rejection::KeyNotFound } else { Rejection::SignatureInvalid })
+}
+
+/// Outcomes that must all pass (`requires_all`, every token found, every rule that
+/// applies): the first failure ends it; else the providers still awaited, or what verified,
+/// one entry per provider.
+#[derive(Default)]
+struct AllOf {
+    verified: Vec<Verified>,
+    pending: Vec<ProviderId>,
+}
+
+impl AllOf {
+    /// Takes one outcome in; a failure is handed back for the caller to end on.
+    fn add(&mut self, outcome: Outcome) -> Result<(), Rejection> {
+        match outcome {
+            Outcome::Fail(e) => return Err(e),
+            Outcome::Pending(p) => self.pending.extend(p),
+            Outcome::Ok(verified) => {
+                for v in verified {
+                    match self.verified.iter_mut().find(|w| w.provider == v.provider) {
+                        Some(w) => {
+                            for l in v.locations {
+                                if !w.locations.contains(&l) {
+                                    w.locations.push(l);
+                                }
+                            }
+                            w.tenant_headers.extend(v.tenant_headers);
+                        }
+                        None => self.verified.push(v),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Outcome {
+        if self.pending.is_empty() {
+            Outcome::Ok(self.verified)
+        } else {
+            Outcome::Pending(self.pending)
+        }
+    }
 }
 
 fn worse(current: Option<Rejection>, new: Rejection) -> Rejection {
