@@ -231,6 +231,41 @@ fn a_failed_first_fetch_answers_the_waiting_requests_at_once() {
     assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.failed"), Some(1));
 }
 
+/// A request that needs several providers' keys (`requires_all`) waits as long as the
+/// slowest of them may take, even once the quicker one's keys are in.
+#[test]
+fn a_request_needing_two_providers_waits_the_longer_limit() {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp", "slow"]);
+    let mut fast = remote_config()["providers"]["demo"].clone();
+    fast["remote_jwks"]["http_uri"]["timeout"] = json!("1s");
+    let mut slow = fast.clone();
+    slow["issuer"] = json!("https://slow.example.com");
+    slow["remote_jwks"]["http_uri"] =
+        json!({"uri": "https://slow.example.com/keys", "cluster": "slow", "timeout": "8s"});
+    slow["from_headers"] = json!([{"name": "x-slow-token"}]);
+    let config = json!({
+        "providers": {"fast": fast, "slow": slow},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"requires_all": {"requirements": [
+            {"provider_name": "fast"}, {"provider_name": "slow"}]}}}]
+    });
+    let vm = vm_with(&proxy, &config);
+    let mut slow_claims = claims(&proxy, "u");
+    slow_claims["iss"] = json!("https://slow.example.com");
+    let mut h = get("/both");
+    h.push(bearer(&mint(&key_a(), claims(&proxy, "u"))));
+    h.push(("x-slow-token", mint(&key_a(), slow_claims)));
+    let req = vm.request(&headers(&h));
+    assert_eq!(req.outcome(), Outcome::Paused);
+    vm.tick();
+    let call = |cluster: &str| vm.pending_calls().into_iter().find(|c| c.cluster == cluster).expect(cluster);
+    serve(&vm, &call("idp"), &[&key_a()]);
+    vm.advance_ticking(Duration::from_millis(1_500));
+    assert_eq!(req.outcome(), Outcome::Paused, "past the fast provider's 1 s, within the slow one's 8 s");
+    serve(&vm, &call("slow"), &[&key_a()]);
+    assert_eq!(req.outcome(), Outcome::Continued);
+}
+
 /// A VM started (or reconfigured) after keys were fetched uses them from its first request.
 #[test]
 fn a_new_vm_starts_with_the_keys_in_shared_data() {
@@ -331,6 +366,22 @@ fn unknown_kid_refetches_at_once_and_is_rate_limited() {
     assert_eq!(code(&req), "jwt_key_not_found");
 }
 
+/// A refetch for an unknown `kid` that does not answer in time: the request is decided
+/// with the keys there are (401, the key is unknown), not held until the fetch ends.
+#[test]
+fn an_unknown_kid_waits_no_longer_than_the_fetch_timeout() {
+    let (proxy, vm) = setup();
+    warm(&vm, &proxy, &[&key_a()]);
+    let req = send(&vm, &mint(&key_b(), claims(&proxy, "rotated")));
+    assert_eq!(req.outcome(), Outcome::Paused);
+    let _hanging = only_call(&vm);
+    vm.advance_ticking(Duration::from_millis(1_800));
+    assert_eq!(req.outcome(), Outcome::Paused);
+    vm.advance_ticking(Duration::from_millis(400));
+    assert_eq!(req.status(), 401, "2 s is the fetch timeout");
+    assert_eq!(code(&req), "jwt_key_not_found");
+}
+
 #[test]
 fn two_vms_share_one_fetch() {
     let proxy = MockProxy::new();
@@ -404,6 +455,60 @@ fn oidc_discovery_finds_the_jwks_and_checks_the_issuer() {
     assert_eq!(req.outcome(), Outcome::Paused);
     vm.advance_ticking(Duration::from_millis(300));
     assert_eq!(req.status(), 503);
+}
+
+/// After a failed JWKS fetch the discovery document is read again: the JWKS may have moved.
+#[test]
+fn discovery_runs_again_after_a_failed_jwks_fetch() {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp"]);
+    let vm = vm_with(&proxy, &discovery(ISSUER));
+    let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
+    let doc = json!({"issuer": ISSUER, "jwks_uri": "https://keys.example.com/v2/keys/P1"}).to_string();
+    vm.respond(only_call(&vm).token, 200, &[], doc.as_bytes());
+    serve(&vm, &only_call(&vm), &[&key_a()]);
+    assert_eq!(req.status(), 200);
+    // The scheduled refresh (90 % of 600 s) goes straight to the JWKS it discovered...
+    proxy.advance(Duration::from_secs(541));
+    vm.tick();
+    let refresh = only_call(&vm);
+    assert_eq!(refresh.path(), "/v2/keys/P1");
+    vm.respond(refresh.token, 404, &[], b"moved");
+    // ... and once that failed, the retry starts from the document again.
+    let mut waited = 0;
+    while vm.pending_calls().is_empty() && waited < 120 {
+        proxy.advance(Duration::from_secs(1));
+        vm.tick();
+        waited += 1;
+    }
+    assert_eq!(only_call(&vm).path(), "/.well-known/openid-configuration", "after {waited} s");
+}
+
+/// Two providers discovering through one document URL but expecting different issuers keep
+/// separate records: a document accepted for one must not serve the other.
+#[test]
+fn discovery_records_are_kept_apart_by_issuer() {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp"]);
+    let mut a = discovery(ISSUER)["providers"]["demo"].clone();
+    a["from_headers"] = json!([{"name": "x-a-token"}]);
+    let mut b = a.clone();
+    b["issuer"] = json!("https://other.example.com");
+    b["from_headers"] = json!([{"name": "x-b-token"}]);
+    let config = json!({"providers": {"a": a, "b": b}, "rules": [
+        {"match": {"prefix": "/a"}, "requires": {"provider_name": "a"}},
+        {"match": {"prefix": "/b"}, "requires": {"provider_name": "b"}}
+    ]});
+    let vm = vm_with(&proxy, &config);
+    let mut other = claims(&proxy, "u");
+    other["iss"] = json!("https://other.example.com");
+    let ra = vm.request(&headers(&[get("/a"), vec![("x-a-token", mint(&key_a(), claims(&proxy, "u")))]].concat()));
+    let rb = vm.request(&headers(&[get("/b"), vec![("x-b-token", mint(&key_a(), other))]].concat()));
+    assert_eq!((ra.outcome(), rb.outcome()), (Outcome::Paused, Outcome::Paused));
+    vm.tick();
+    let calls = vm.pending_calls();
+    assert_eq!(calls.len(), 2, "one discovery per issuer: {calls:?}");
+    assert!(calls.iter().all(|c| c.path() == "/.well-known/openid-configuration"));
 }
 
 #[test]
