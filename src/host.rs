@@ -40,6 +40,10 @@ pub fn set_request_header(name: &str, value: Option<&str>) {
 }
 
 pub fn set_request_header_bytes(name: &str, value: Option<&[u8]>) {
+    // proxy-wasm 0.2.5 panics instead of returning an error here, as it does for the local
+    // reply, the resume and the tick period: a host that refused one of these calls (none of
+    // Envoy's does for a live request) would cost the VM, which FAIL_RELOAD replaces.
+    // SDKs that return the status get it logged.
     if let Err(status) = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, value) {
         log::warn!("could not set request header {name}: {status:?}");
     }
