@@ -94,12 +94,9 @@ pub fn decide_all(config: &Config, req: &Req, real_crypto: bool, extras: bool) {
 
 fn follow(config: &Config, req: &Req, verdict: Verdict) {
     match verdict {
-        Verdict::Allow(verified) => {
-            for v in &verified {
-                let _ = v.subject();
-            }
-            let m = mutations(config, &verified, req);
-            std::hint::black_box(m);
+        Verdict::Allow(allowed) => {
+            let m = mutations(config, &allowed, req);
+            std::hint::black_box((m, allowed));
         }
         Verdict::Deny(rejection) => {
             let reply = local_reply(rejection, req);
