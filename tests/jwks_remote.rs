@@ -235,15 +235,7 @@ fn a_failed_first_fetch_answers_the_waiting_requests_at_once() {
 /// slowest of them may take, even once the quicker one's keys are in.
 #[test]
 fn a_request_needing_two_providers_waits_the_longer_limit() {
-    let proxy = MockProxy::new();
-    proxy.set_clusters(&["idp", "slow"]);
-    let mut fast = remote_config()["providers"]["demo"].clone();
-    fast["remote_jwks"]["http_uri"]["timeout"] = json!("1s");
-    let mut slow = fast.clone();
-    slow["issuer"] = json!("https://slow.example.com");
-    slow["remote_jwks"]["http_uri"] =
-        json!({"uri": "https://slow.example.com/keys", "cluster": "slow", "timeout": "8s"});
-    slow["from_headers"] = json!([{"name": "x-slow-token"}]);
+    let (proxy, fast, slow) = fast_and_slow();
     let config = json!({
         "providers": {"fast": fast, "slow": slow},
         "rules": [{"match": {"prefix": "/"}, "requires": {"requires_all": {"requirements": [
@@ -279,8 +271,9 @@ fn a_new_vm_starts_with_the_keys_in_shared_data() {
 
 /// A request waits for the keys it needs, as long as their provider allows: another
 /// provider's longer timeout does not hold it.
-#[test]
-fn a_request_waits_its_own_providers_limit() {
+/// Two remote providers: `fast` (1 s fetch timeout, the `idp` cluster, Bearer tokens) and
+/// `slow` (8 s, the `slow` cluster, `x-slow-token`, its own issuer).
+fn fast_and_slow() -> (MockProxy, Value, Value) {
     let proxy = MockProxy::new();
     proxy.set_clusters(&["idp", "slow"]);
     let mut fast = remote_config()["providers"]["demo"].clone();
@@ -290,6 +283,12 @@ fn a_request_waits_its_own_providers_limit() {
     slow["remote_jwks"]["http_uri"] =
         json!({"uri": "https://slow.example.com/keys", "cluster": "slow", "timeout": "8s"});
     slow["from_headers"] = json!([{"name": "x-slow-token"}]);
+    (proxy, fast, slow)
+}
+
+#[test]
+fn a_request_waits_its_own_providers_limit() {
+    let (proxy, fast, slow) = fast_and_slow();
     let config = json!({
         "providers": {"fast": fast, "slow": slow},
         "rules": [
