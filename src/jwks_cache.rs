@@ -6,6 +6,7 @@
 //! concurrent unknown-`kid` tokens one refetch. Every decision here is a pure function of the
 //! record, the time and the policy.
 
+use crate::config::RemoteJwks;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -248,6 +249,54 @@ impl Record {
         self.in_flight_until = 0;
         self.completed = self.completed.saturating_add(1);
     }
+
+    /// The JWKS URI discovered earlier, unless the last fetch failed: the JWKS may have
+    /// moved, so the next fetch reads the discovery document again.
+    pub fn discovered_jwks_uri(&self) -> Option<&str> {
+        self.jwks_uri.as_deref().filter(|_| self.failures == 0)
+    }
+}
+
+/// The shared-data key of a remote source's record: one per JWKS source, so providers
+/// naming the same one share it. With OIDC discovery the expected issuer is part of it: a
+/// document accepted for one issuer must not serve a provider expecting another.
+pub fn record_key(source: &RemoteJwks) -> String {
+    match &source.discovery {
+        None => format!("jwt_authn_wasm.jwks|{}|{}", source.cluster, source.uri),
+        Some(d) => format!("jwt_authn_wasm.jwks|{}|{}|{}", source.cluster, source.uri, d.issuer),
+    }
+}
+
+/// What a request that needs a remote provider's keys does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysFor {
+    /// Decide with the keys this VM holds.
+    Use,
+    /// Wait for a fetch; `refetch` when the request's unknown `kid` asks for one.
+    Wait { refetch: bool },
+    /// Answer now: the keys cannot be had in time.
+    Unavailable,
+}
+
+/// The choice for a request, from the shared record: whether this VM holds usable keys,
+/// whether the token's `kid` is among them, and whether the request has waited its limit.
+pub fn keys_for(record: &Record, usable: bool, kid_unknown: bool, now: u64, policy: &Policy, give_up: bool) -> KeysFor {
+    if !usable {
+        // After a failed fetch, until the retry, there is nothing to wait for (jwt_authn
+        // also answers a failed fetch at once); the retry is due within seconds.
+        return if give_up || record.failed_and_idle(now) {
+            KeysFor::Unavailable
+        } else {
+            KeysFor::Wait { refetch: false }
+        };
+    }
+    // An unknown `kid` waits for a fetch that may bring it, never past the request's limit.
+    let may_wait = record.in_flight(now) || record.may_refetch(now, policy);
+    if kid_unknown && may_wait && !give_up {
+        KeysFor::Wait { refetch: true }
+    } else {
+        KeysFor::Use
+    }
 }
 
 /// Reads an OpenID Provider configuration document (OIDC Discovery 1.0 §3): its `issuer`
@@ -351,6 +400,57 @@ mod tests {
 
     fn policy() -> Policy {
         Policy::new(Duration::from_secs(600), Duration::from_secs(2))
+    }
+
+    /// A request's choice: wait for keys while a fetch may bring them, never past its own
+    /// limit, and not at all after a failed fetch until the retry is due.
+    #[test]
+    fn what_a_request_does_about_remote_keys() {
+        use KeysFor::{Unavailable, Use, Wait};
+        let p = policy();
+        let first = Record::default();
+        assert_eq!(keys_for(&first, false, false, 0, &p, false), Wait { refetch: false });
+        assert_eq!(keys_for(&first, false, false, 0, &p, true), Unavailable, "waited its limit");
+        let mut failed = Record::default();
+        failed.fail(failed.claim, 0, "boom".into(), &p, 0);
+        assert_eq!(keys_for(&failed, false, false, 1, &p, false), Unavailable, "nothing to wait for");
+        assert_eq!(keys_for(&failed, false, false, failed.next_fetch_at, &p, false), Wait { refetch: false });
+
+        let mut held = Record::default();
+        held.succeed(held.claim, 0, "{}".into(), &p);
+        assert_eq!(keys_for(&held, true, false, 1, &p, false), Use);
+        assert_eq!(keys_for(&held, true, true, 1, &p, false), Wait { refetch: true }, "an unknown kid may refetch");
+        assert_eq!(keys_for(&held, true, true, 1, &p, true), Use, "but not past the request's limit");
+        held.begin(1, &p, true);
+        assert_eq!(keys_for(&held, true, true, 2, &p, false), Wait { refetch: true }, "a refetch under way");
+        held.in_flight_until = 0;
+        assert_eq!(keys_for(&held, true, true, 3, &p, false), Use, "rate limited: decide with what there is");
+    }
+
+    #[test]
+    fn record_keys_and_rediscovery() {
+        use crate::config::Discovery;
+        let source = |issuer: Option<&str>| RemoteJwks {
+            uri: "https://idp/.well-known/openid-configuration".into(),
+            discovery: issuer.map(|i| Discovery { issuer: i.into() }),
+            authority: "idp".into(),
+            path: "/.well-known/openid-configuration".into(),
+            cluster: "idp".into(),
+            timeout: Duration::from_secs(1),
+            cache_duration: Duration::from_secs(600),
+        };
+        let (a, b) = (record_key(&source(Some("https://a"))), record_key(&source(Some("https://b"))));
+        assert_ne!(a, b, "one document URL, two expected issuers: two records");
+        assert_eq!(record_key(&source(None)), record_key(&source(None)));
+        assert_ne!(record_key(&source(None)), a);
+
+        let p = policy();
+        let mut r = Record::default();
+        assert_eq!(r.discovered_jwks_uri(), None);
+        assert!(r.discovered(r.claim, 0, "https://keys/jwks".into(), &p));
+        assert_eq!(r.discovered_jwks_uri(), Some("https://keys/jwks"));
+        r.fail(r.claim, 1, "404".into(), &p, 0);
+        assert_eq!(r.discovered_jwks_uri(), None, "after a failed fetch, discover again");
     }
 
     #[test]

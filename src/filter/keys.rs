@@ -4,7 +4,7 @@
 use crate::config::{Config, JwksSource, ProviderId, RemoteJwks};
 use crate::decision::{KeyLookup, KeySource};
 use crate::jwk::{parse_jwks, JwkSet, SkippedKey};
-use crate::jwks_cache::{self, Policy, Record, SharedStore, MAX_JWKS_BYTES};
+use crate::jwks_cache::{self, KeysFor, Policy, Record, SharedStore, MAX_JWKS_BYTES};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -16,7 +16,7 @@ pub enum ProviderKeys {
 pub struct Remote {
     pub provider: String,
     pub source: RemoteJwks,
-    /// Shared-data key, see [`shared_key`].
+    /// Shared-data key, see [`jwks_cache::record_key`].
     pub key: String,
     pub policy: Policy,
     /// The record as last read (its `jwks` body dropped once parsed).
@@ -73,16 +73,6 @@ pub struct Synced {
     pub record: bool,
 }
 
-/// One shared record per JWKS source, so providers naming the same one share it. With OIDC
-/// discovery the expected issuer is part of it: a document accepted for one issuer must not
-/// serve a provider expecting another.
-fn shared_key(r: &RemoteJwks) -> String {
-    match &r.discovery {
-        None => format!("jwt_authn_wasm.jwks|{}|{}", r.cluster, r.uri),
-        Some(d) => format!("jwt_authn_wasm.jwks|{}|{}|{}", r.cluster, r.uri, d.issuer),
-    }
-}
-
 /// Most skipped JWKS entries logged one by one; a hostile or broken JWKS of many bad entries
 /// gets a count for the rest, not a line each.
 const MAX_SKIPPED_LOGGED: usize = 10;
@@ -111,7 +101,7 @@ pub fn build(config: &Config) -> Vec<RefCell<ProviderKeys>> {
                 JwksSource::Local(set) => ProviderKeys::Local(set.clone()),
                 JwksSource::Remote(r) => ProviderKeys::Remote(Box::new(Remote {
                     provider: p.name.clone(),
-                    key: shared_key(r),
+                    key: jwks_cache::record_key(r),
                     policy: Policy::new(r.cache_duration, r.timeout),
                     source: r.clone(),
                     record: Record::default(),
@@ -173,22 +163,22 @@ impl KeySource for RequestKeys<'_> {
             ProviderKeys::Local(set) => return KeyLookup::Ready(set.clone()),
             ProviderKeys::Remote(r) => r,
         };
-        match remote.usable_set(self.now_ms) {
-            // After a failed fetch, until the retry: no point in waiting (jwt_authn also
-            // answers a failed fetch at once); the retry is due within seconds.
-            None if self.give_up || remote.record.failed_and_idle(self.now_ms) => KeyLookup::Unavailable,
-            None => KeyLookup::Pending,
-            Some(set) => {
-                let unknown = kid.is_some_and(|k| !set.has_kid(k));
-                let may_wait =
-                    remote.record.in_flight(self.now_ms) || remote.record.may_refetch(self.now_ms, &remote.policy);
-                if unknown && may_wait && !self.give_up {
+        let set = remote.usable_set(self.now_ms);
+        let kid_unknown = match (&set, kid) {
+            (Some(set), Some(k)) => !set.has_kid(k),
+            _ => false,
+        };
+        let choice =
+            jwks_cache::keys_for(&remote.record, set.is_some(), kid_unknown, self.now_ms, &remote.policy, self.give_up);
+        match (choice, set) {
+            (KeysFor::Use, Some(set)) => KeyLookup::Ready(set),
+            (KeysFor::Wait { refetch }, _) => {
+                if refetch {
                     self.refetch.borrow_mut().push(provider);
-                    KeyLookup::Pending
-                } else {
-                    KeyLookup::Ready(set)
                 }
+                KeyLookup::Pending
             }
+            (KeysFor::Unavailable | KeysFor::Use, _) => KeyLookup::Unavailable,
         }
     }
 }

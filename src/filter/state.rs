@@ -260,9 +260,7 @@ impl Filter {
             return;
         };
         let claim = record.claim;
-        // Discover again when nothing was discovered yet or the last fetch failed: the
-        // JWKS may have moved.
-        let discovered = record.jwks_uri.as_deref().filter(|_| record.failures == 0);
+        let discovered = record.discovered_jwks_uri();
         match (&r.source.discovery, discovered) {
             (Some(_), None) => self.dispatch(provider, r, claim, Stage::Discovery, &r.source.authority, &r.source.path),
             (Some(_), Some(uri)) => match split_jwks_uri(uri) {
