@@ -72,15 +72,24 @@ pub enum Verdict {
     Pending(Vec<ProviderId>),
 }
 
-/// An allowed request: the tokens that verified (none on a public route, or when a token
-/// was not required), and the rules that applied.
-#[derive(Debug, Default)]
-pub struct Allowed {
-    pub verified: Vec<Verified>,
-    /// Indices into [`Config::rules`] of the rules whose requirements were met.
-    pub rules: Vec<usize>,
-    /// A CORS preflight let through by `bypass_cors_preflight`.
-    pub preflight: bool,
+/// Why a request may go on.
+#[derive(Debug)]
+pub enum Allowed {
+    /// A CORS preflight let through by `bypass_cors_preflight`: no token was looked at.
+    Preflight,
+    /// The rules that applied (indices into [`Config::rules`]; none on a public route) were
+    /// met by these tokens (none when no token was required).
+    Checked { verified: Vec<Verified>, rules: Vec<usize> },
+}
+
+impl Allowed {
+    /// The tokens that verified.
+    pub fn verified(&self) -> &[Verified] {
+        match self {
+            Allowed::Preflight => &[],
+            Allowed::Checked { verified, .. } => verified,
+        }
+    }
 }
 
 /// What a log line may say about the last token looked at: never the token itself.
@@ -117,7 +126,7 @@ impl<'a> Authenticator<'a> {
 
     pub fn decide(&self, req: &dyn RequestView) -> Verdict {
         if self.config.bypass_cors_preflight && is_cors_preflight(req) {
-            return Verdict::Allow(Allowed { preflight: true, ..Allowed::default() });
+            return Verdict::Allow(Allowed::Preflight);
         }
         let path = req.header(":path");
         let rules = select_rules(&self.config.rules, path.as_deref().unwrap_or_default(), req);
@@ -143,7 +152,7 @@ impl<'a> Authenticator<'a> {
         match all.finish() {
             Outcome::Pending(p) => Verdict::Pending(p),
             Outcome::Fail(r) => Verdict::Deny(r),
-            Outcome::Ok(verified) => Verdict::Allow(Allowed { verified, rules: applied, preflight: false }),
+            Outcome::Ok(verified) => Verdict::Allow(Allowed::Checked { verified, rules: applied }),
         }
     }
 
@@ -433,15 +442,18 @@ pub struct Mutations {
 /// The header changes for an allowed request.
 pub fn mutations(config: &Config, allowed: &Allowed, req: &dyn RequestView) -> Mutations {
     let mut m = Mutations::default();
-    // A preflight carries no credentials from a browser: whatever is where tokens are read
-    // was never checked, and must not reach the upstream as if it had been.
-    if allowed.preflight {
-        for found in extract::extract_all(&config.all_locations, req) {
-            take_out(&mut m, &found.location, req);
+    let (verified, rules) = match allowed {
+        Allowed::Checked { verified, rules } => (verified, rules),
+        // A preflight carries no credentials from a browser: whatever is where tokens are
+        // read was never checked, and must not reach the upstream as if it had been.
+        Allowed::Preflight => {
+            for found in extract::extract_all(&config.all_locations, req) {
+                take_out(&mut m, &found.location, req);
+            }
+            return m;
         }
-        return m;
-    }
-    for v in &allowed.verified {
+    };
+    for v in verified {
         let Some(p) = config.provider(v.provider) else { continue };
         for c in &p.claim_to_headers {
             match identity::claim_header_value(&v.token.claims, &c.claim) {
@@ -470,7 +482,7 @@ pub fn mutations(config: &Config, allowed: &Allowed, req: &dyn RequestView) -> M
             }
         }
     }
-    let rules = allowed.rules.iter().filter_map(|&i| config.rules.get(i));
+    let rules = rules.iter().filter_map(|&i| config.rules.get(i));
     for name in rules.flat_map(|r| &r.token_headers) {
         if name == "cookie" {
             if m.cookie.is_none() {
@@ -686,7 +698,7 @@ mod tests {
         }
     }
     fn allowed(v: Verdict) -> Vec<Verified> {
-        allowed_as(v).verified
+        allowed_as(v).verified().to_vec()
     }
 
     #[test]
@@ -694,8 +706,8 @@ mod tests {
         let cfg = config(main_rules(), json!({}));
         let r = req("/api", &[("authorization", &format!("Bearer {}", good()))]);
         let a = allowed_as(run(&cfg, &r, KeyMode::Ready));
-        assert_eq!(a.verified.len(), 1);
-        assert_eq!(a.verified[0].subject(), Some("user-1"));
+        assert_eq!(a.verified().len(), 1);
+        assert_eq!(a.verified()[0].subject(), Some("user-1"));
         let m = mutations(&cfg, &a, &r);
         assert_eq!(m.set, vec![("x-user".to_string(), "user-1".to_string())]);
         // forward defaults to false, as in jwt_authn: the token does not reach the service.
@@ -808,7 +820,7 @@ mod tests {
             ],
         );
         let a = allowed_as(run(&cfg, &pre, KeyMode::Ready));
-        assert!(a.verified.is_empty() && a.preflight);
+        assert!(matches!(a, Allowed::Preflight));
         let m = mutations(&cfg, &a, &pre);
         assert_eq!(m.remove, ["authorization"]);
         assert_eq!(m.cookie, Some(Some(b"theme=dark".to_vec())));
