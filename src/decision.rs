@@ -257,12 +257,18 @@ impl<'a> Authenticator<'a> {
         self.verify_each(
             found,
             |f| {
-                let iss = jws::parse(&f.token, &limits)?.claims.get("iss").and_then(Value::as_str).map(str::to_owned);
+                // What the token says is the same in any provider's cache (they hold verified
+                // tokens by their exact text): a cached one need not be parsed to be placed.
+                let claims = match self.caches.iter().find_map(|c| c.peek(&f.token)) {
+                    Some(entry) => entry.claims.clone(),
+                    None => Rc::new(jws::parse(&f.token, &limits)?.claims),
+                };
+                let iss = claims.get("iss").and_then(Value::as_str);
                 let reads = |p: &&Provider| p.locations.contains(&f.location);
                 let exact = providers
                     .iter()
                     .enumerate()
-                    .find(|(_, p)| reads(p) && iss.as_ref().is_some_and(|i| p.issuers.contains(i)));
+                    .find(|(_, p)| reads(p) && iss.is_some_and(|i| p.issuers.iter().any(|x| x == i)));
                 exact
                     .or_else(|| providers.iter().enumerate().find(|(_, p)| reads(p) && p.issuers.is_empty()))
                     .map(|(i, p)| (ProviderId(i), p))
@@ -965,6 +971,30 @@ mod tests {
         assert_eq!(v[0].provider, cfg.provider_id("b").unwrap());
         let c = token(json!({"alg": "RS256", "kid": "k1"}), json!({"iss": "https://c.example", "sub": "carol"}), b"ok");
         assert_eq!(allowed(verdict(&cfg, "/", &[("tok".into(), c)]))[0].provider, cfg.provider_id("a0").unwrap());
+
+        // With token caches: b's token, verified and cached by the issuer-less a0 on a route
+        // that names a0, still goes to b (its issuer) under allow_missing; the cache tells
+        // what the token says, not which provider to use.
+        let cfg = Config::parse(
+            json!({
+                "providers": {"a0": provider(None, "tok"), "b": provider(Some("https://b.example"), "tok")},
+                "rules": [{"match": {"prefix": "/a0"}, "requires": {"provider_name": "a0"}},
+                          {"match": {"prefix": "/"}, "requires": {"allow_missing": {}}}]
+            })
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let caches: Vec<TokenCache> = cfg.providers.iter().map(|_| TokenCache::new(8, 16 * 1024)).collect();
+        let crypto = FakeCrypto { calls: Cell::new(0) };
+        let keys = Keys(&cfg, KeyMode::Ready);
+        let auth = Authenticator { caches: &caches, ..Authenticator::new(&cfg, &keys, &crypto, NOW) };
+        let b = token(json!({"alg": "RS256", "kid": "k1"}), json!({"iss": "https://b.example", "sub": "bob"}), b"ok");
+        let on = |path: &str| allowed(auth.decide(&req(path, &[("tok", b.as_str())])));
+        assert_eq!(on("/a0")[0].provider, cfg.provider_id("a0").unwrap());
+        assert_eq!(on("/x")[0].provider, cfg.provider_id("b").unwrap());
+        assert_eq!(on("/x")[0].provider, cfg.provider_id("b").unwrap());
+        assert_eq!(crypto.calls.get(), 2, "once per provider, then from b's cache");
     }
 
     #[test]

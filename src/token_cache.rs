@@ -70,6 +70,13 @@ impl TokenCache {
         found
     }
 
+    /// The entry for `token`, if cached, without counting a hit or refreshing its place:
+    /// for reading what the token says, not for using it as verified.
+    pub fn peek(&self, token: &str) -> Option<Entry> {
+        let lru = self.inner.try_borrow().ok()?;
+        lru.entries.get(token).map(|(entry, _)| entry.clone())
+    }
+
     /// Hits and misses counted since the last call.
     pub fn take_counts(&self) -> (u64, u64) {
         self.counts.replace((0, 0))
@@ -157,6 +164,18 @@ mod tests {
         c.insert("a.b.c", entry("1"));
         assert_eq!(&*c.get("a.b.c").unwrap().payload_b64, "1");
         assert!(c.get("a.b.d").is_none());
+    }
+
+    #[test]
+    fn a_peek_neither_counts_nor_keeps_an_entry_alive() {
+        let c = TokenCache::new(2, 100);
+        c.insert("t1", entry("1"));
+        c.insert("t2", entry("2"));
+        assert_eq!(&*c.peek("t1").unwrap().payload_b64, "1");
+        assert!(c.peek("t9").is_none());
+        c.insert("t3", entry("3"));
+        assert!(c.peek("t1").is_none(), "t1 stayed the oldest and was evicted");
+        assert_eq!(c.take_counts(), (0, 0));
     }
 
     #[test]
