@@ -456,6 +456,7 @@ pub fn mutations(config: &Config, allowed: &Allowed, req: &dyn RequestView) -> M
             for found in extract::extract_all(&config.all_locations, req) {
                 take_out(&mut m, &found.location, req);
             }
+            pin(&mut m, config.all_locations.iter().filter_map(Location::header), req);
             return m;
         }
     };
@@ -489,18 +490,25 @@ pub fn mutations(config: &Config, allowed: &Allowed, req: &dyn RequestView) -> M
         }
     }
     let rules = rules.iter().filter_map(|&i| config.rules.get(i));
-    for name in rules.flat_map(|r| &r.token_headers) {
+    pin(&mut m, rules.flat_map(|r| &r.token_headers).map(String::as_str), req);
+    m
+}
+
+/// Leaves each of these token headers holding the one value the filter read (see
+/// [`crate::rules::Rule::token_headers`]), unless it is removed or rewritten already.
+fn pin<'n>(m: &mut Mutations, names: impl Iterator<Item = &'n str>, req: &dyn RequestView) {
+    for name in names {
+        if m.remove.iter().any(|r| r == name) || m.pin.iter().any(|(n, _)| n == name) {
+            continue;
+        }
         if name == "cookie" {
             if m.cookie.is_none() {
                 m.cookie = req.header_bytes(name).map(Some);
             }
-        } else if !m.remove.contains(name) && !m.pin.iter().any(|(n, _)| n == name) {
-            if let Some(value) = req.header_bytes(name) {
-                m.pin.push((name.clone(), value));
-            }
+        } else if let Some(value) = req.header_bytes(name) {
+            m.pin.push((name.to_owned(), value));
         }
     }
-    m
 }
 
 /// Takes the tokens at `location` out of the request: the header, the cookies or the query
@@ -832,6 +840,18 @@ mod tests {
         assert_eq!(m.cookie, Some(Some(b"theme=dark".to_vec())));
         assert_eq!(m.path.as_deref(), Some(&b"/api?a=1"[..]));
         assert!(m.set.is_empty() && m.pin.is_empty());
+        // A cookie header without a token keeps only the line that was read.
+        let cookie_only = req(
+            "/api",
+            &[
+                (":method", "OPTIONS"),
+                ("origin", "https://app"),
+                ("access-control-request-method", "GET"),
+                ("cookie", "theme=dark"),
+            ],
+        );
+        let m = mutations(&cfg, &allowed_as(run(&cfg, &cookie_only, KeyMode::Ready)), &cookie_only);
+        assert_eq!((m.cookie, m.remove.is_empty()), (Some(Some(b"theme=dark".to_vec())), true));
         // A preflight without tokens is left as it came.
         let clean =
             req("/api", &[(":method", "OPTIONS"), ("origin", "https://app"), ("access-control-request-method", "GET")]);
@@ -862,7 +882,12 @@ mod tests {
             ("x-http-method-override", "/items/1", Some(("x-http-method-override", "DELETE"))),
             ("x-http-method", "/items/1", Some(("x-http-method", "delete"))),
             ("x-method-override", "/items/1", Some(("x-method-override", " DELETE "))),
+            ("a list (Express takes the first)", "/items/1", Some(("x-http-method-override", "DELETE, x"))),
             ("_method", "/items/1?_method=DELETE", None),
+            ("_method encoded", "/items/1?%5Fmethod=DELETE", None),
+            ("PHP's .method", "/items/1?.method=DELETE", None),
+            ("PHP's +method", "/items/1?a=1&+method=DELETE", None),
+            ("qs's _method[]", "/items/1?_method[]=DELETE", None),
         ] {
             let mut h = vec![("authorization", user.as_str())];
             h.extend(header);
@@ -872,10 +897,23 @@ mod tests {
         }
         // An override to a public method's rule does not open the real method's.
         assert_eq!(denied(post("/items/1", &[("x-http-method-override", "GET")])), Rejection::TokenMissing);
-        // Without method rules nothing is read beyond the path.
+        assert!(allowed(post("/items/1?method=DELETE&_methods=DELETE", &[("authorization", &user)])).len() == 1);
+        // Without method rules no method is read (each read is a host call).
+        struct Reads<'a>(&'a Req, RefCell<Vec<String>>);
+        impl RequestView for Reads<'_> {
+            fn header(&self, name: &str) -> Option<String> {
+                self.1.borrow_mut().push(name.to_owned());
+                self.0.header(name)
+            }
+        }
         let plain = config(main_rules(), json!({}));
         let r = req("/healthz", &[(":method", "POST"), ("x-http-method-override", "DELETE")]);
-        assert_eq!(select_rules(&plain.rules, "/healthz", &r), [0]);
+        let reads = Reads(&r, RefCell::default());
+        assert_eq!(select_rules(&plain.rules, "/healthz", &reads), [0]);
+        assert!(reads.1.borrow().is_empty(), "{:?}", reads.1.borrow());
+        let reads = Reads(&r, RefCell::default());
+        select_rules(&cfg.rules, "/items/1", &reads);
+        assert!(reads.1.borrow().contains(&"x-http-method-override".to_owned()));
     }
 
     #[test]
@@ -995,6 +1033,16 @@ mod tests {
         assert_eq!(on("/x")[0].provider, cfg.provider_id("b").unwrap());
         assert_eq!(on("/x")[0].provider, cfg.provider_id("b").unwrap());
         assert_eq!(crypto.calls.get(), 2, "once per provider, then from b's cache");
+        // The issuer comes from the cache when the token is there: a (test-made) entry for
+        // text that would not even parse is placed by its cached `iss`.
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!("https://b.example"));
+        let entry = Entry { claims: Rc::new(claims), payload_b64: "".into() };
+        caches.iter().for_each(|c| c.insert("not-a-jwt", entry.clone()));
+        assert_eq!(
+            allowed(auth.decide(&req("/x", &[("tok", "not-a-jwt")])))[0].provider,
+            cfg.provider_id("b").unwrap()
+        );
     }
 
     #[test]
@@ -1127,6 +1175,10 @@ mod tests {
         let (pin, _, remove) = pins(&cfg, "/api", &[("authorization", &auth)]);
         assert!(pin.is_empty());
         assert_eq!(remove, vec!["authorization".to_string()]);
+        // A header named `cookie` in from_headers whose token is removed stays removed.
+        let cookie_header = config(main_rules(), json!({"from_headers": [{"name": "cookie"}]}));
+        let (pin, cookie, remove) = pins(&cookie_header, "/api", &[("cookie", &t)]);
+        assert_eq!((pin, cookie, remove), (vec![], None, vec!["cookie".to_string()]));
         // A public route reads no token, so it leaves them alone (as jwt_authn does).
         assert_eq!(pins(&fwd, "/healthz", &[("authorization", &auth), ("cookie", "a=1")]), (vec![], None, vec![]));
         // The rule's providers only; a standalone allow_missing reads every provider's.

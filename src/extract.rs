@@ -103,13 +103,19 @@ pub fn cookie_values(header: &str, name: &str) -> Vec<String> {
 /// Names and values are percent-decoded, as Envoy decodes them for jwt_authn and as most
 /// upstreams do: `access%5Ftoken` is `access_token`.
 pub fn query_params(path: &str, name: &str) -> Vec<String> {
+    query_params_named(path, |k| k == name.as_bytes())
+}
+
+/// Values of the query parameters whose percent-decoded name `is_name` accepts, as
+/// [`query_params`].
+pub fn query_params_named(path: &str, is_name: impl Fn(&[u8]) -> bool) -> Vec<String> {
     let Some((_, query)) = path.split_once('?') else { return Vec::new() };
     let query = query.split('#').next().unwrap_or_default();
     query
         .split('&')
         .filter_map(|pair| {
             let (k, v) = pair.split_once('=')?;
-            (*percent_decode(k.as_bytes()) == *name.as_bytes())
+            is_name(&percent_decode(k.as_bytes()))
                 .then(|| String::from_utf8_lossy(&percent_decode(v.as_bytes())).into_owned())
                 .filter(|v| !v.is_empty())
         })

@@ -145,7 +145,14 @@ pub fn find_rule(rules: &[Rule], path: &str, method: &str) -> Option<usize> {
 /// Where web frameworks take a method override from (ASP.NET Core, Express's
 /// `method-override`, Spring, Google APIs; Rails, Laravel and Symfony read `_method`).
 const METHOD_OVERRIDE_HEADERS: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
-const METHOD_OVERRIDE_PARAM: &str = "_method";
+
+/// A query parameter a framework may read as `_method`: PHP turns `.`, spaces and `+` in
+/// a name into `_` (`?.method=DELETE`), and `_method[]` is a list whose first element
+/// Express's `qs` parser hands over.
+fn is_method_param(name: &[u8]) -> bool {
+    let base = name.split(|&b| b == b'[').next().unwrap_or_default();
+    base.iter().map(|&b| if matches!(b, b'.' | b' ' | b'+') { b'_' } else { b }).eq(b"_method".iter().copied())
+}
 
 /// The rules that apply to a request, each once, the one its `:method` selects first. When
 /// rules name methods, a method override may make the upstream run `POST` as `DELETE`, so
@@ -158,11 +165,14 @@ pub fn select_rules(rules: &[Rule], path: &str, req: &dyn RequestView) -> Vec<us
         selected.extend(find_rule(rules, path, ""));
         return selected;
     }
-    let mut methods = vec![req.header(":method").unwrap_or_default()];
-    methods.extend(METHOD_OVERRIDE_HEADERS.iter().filter_map(|h| req.header(h)));
-    methods.extend(crate::extract::query_params(path, METHOD_OVERRIDE_PARAM));
-    for method in &methods {
-        if let Some(i) = find_rule(rules, path, method.trim()) {
+    let mut overrides: Vec<String> = METHOD_OVERRIDE_HEADERS.iter().filter_map(|h| req.header(h)).collect();
+    overrides.extend(crate::extract::query_params_named(path, is_method_param));
+    let method = req.header(":method").unwrap_or_default();
+    // `DELETE, x`: Express's method-override takes what precedes the first comma; every
+    // part is tried.
+    let candidates = std::iter::once(method.as_str()).chain(overrides.iter().flat_map(|o| o.split(',')));
+    for candidate in candidates {
+        if let Some(i) = find_rule(rules, path, candidate.trim()) {
             if !selected.contains(&i) {
                 selected.push(i);
             }
