@@ -445,6 +445,16 @@ pub struct Mutations {
     pub unsafe_values: Vec<String>,
 }
 
+impl Mutations {
+    /// Sets `name` unless an earlier token (or rule) already did: the first one found
+    /// gives the identity headers, whichever providers and rules verified more.
+    fn set_once(&mut self, name: &str, value: String) {
+        if !self.set.iter().any(|(n, _)| n == name) {
+            self.set.push((name.to_owned(), value));
+        }
+    }
+}
+
 /// The header changes for an allowed request.
 pub fn mutations(config: &Config, allowed: &Allowed, req: &dyn RequestView) -> Mutations {
     let mut m = Mutations::default();
@@ -464,7 +474,7 @@ pub fn mutations(config: &Config, allowed: &Allowed, req: &dyn RequestView) -> M
         let Some(p) = config.provider(v.provider) else { continue };
         for c in &p.claim_to_headers {
             match identity::claim_header_value(&v.token.claims, &c.claim) {
-                Ok(value) => m.set.push((c.header.clone(), value)),
+                Ok(value) => m.set_once(&c.header, value),
                 Err(Skip::Unsafe) => m.unsafe_values.push(c.header.clone()),
                 Err(Skip::Absent) => {}
             }
@@ -478,10 +488,10 @@ pub fn mutations(config: &Config, allowed: &Allowed, req: &dyn RequestView) -> M
                     _ => "",
                 });
             }
-            m.set.push((h.clone(), value));
+            m.set_once(h, value);
         }
         for t in &v.tenant_headers {
-            m.set.push((t.name.clone(), t.value.clone()));
+            m.set_once(&t.name, t.value.clone());
         }
         if !p.forward {
             for location in &v.locations {
@@ -1069,6 +1079,32 @@ mod tests {
         let both = allowed(verdict(&cfg, "/all", &[bearer(&good()), ("x-other-token".into(), other)]));
         assert_eq!(both.len(), 2);
         assert_eq!(denied(verdict(&cfg, "/aud", &[bearer(&good())])), Rejection::AudienceNotAllowed);
+
+        // Two providers writing one identity header: the first verified gives it.
+        let mut cfg_json = json!({
+            "providers": {
+                "main": {"issuer": "https://idp.example.com", "local_jwks": {"inline_string": jwks()},
+                         "claim_to_headers": [{"header_name": "x-user", "claim_name": "sub"}]},
+                "other": {"issuer": "https://other.example.com", "local_jwks": {"inline_string": jwks()},
+                          "from_headers": [{"name": "x-other-token"}],
+                          "claim_to_headers": [{"header_name": "x-user", "claim_name": "sub"}]}
+            },
+            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_all": {"requirements": [
+                {"provider_name": "main"}, {"provider_name": "other"}]}}}]
+        });
+        let both_write = Config::parse(cfg_json.to_string().as_bytes()).unwrap();
+        let mut c = claims();
+        c["iss"] = json!("https://other.example.com");
+        c["sub"] = json!("o-1");
+        let o = token(json!({"alg": "ES256", "kid": "e1"}), c, b"ok");
+        let r = req("/", &[("authorization", &format!("Bearer {}", good())), ("x-other-token", &o)]);
+        let m = mutations(&both_write, &allowed_as(run(&both_write, &r, KeyMode::Ready)), &r);
+        assert_eq!(m.set, [("x-user".to_string(), "user-1".to_string())]);
+        cfg_json["rules"][0]["requires"]["requires_all"]["requirements"] =
+            json!([{"provider_name": "other"}, {"provider_name": "main"}]);
+        let reversed = Config::parse(cfg_json.to_string().as_bytes()).unwrap();
+        let m = mutations(&reversed, &allowed_as(run(&reversed, &r, KeyMode::Ready)), &r);
+        assert_eq!(m.set, [("x-user".to_string(), "o-1".to_string())]);
     }
 
     #[test]
