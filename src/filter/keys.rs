@@ -113,14 +113,9 @@ pub fn build(config: &Config) -> Vec<RefCell<ProviderKeys>> {
         .collect()
 }
 
-/// Checks a fetched body; the error text is logged and kept in the record.
+/// Checks a fetched JWKS; the error text is logged and kept in the record.
 pub fn validate_body(status: Option<u32>, body_size: usize, body: Option<&[u8]>) -> Result<String, String> {
-    match status {
-        Some(200) => {}
-        Some(s) => return Err(format!("HTTP status {s}{}", body_excerpt(body))),
-        None => return Err("no response (connect failure, reset or timeout)".into()),
-    }
-    let body = body.unwrap_or_default();
+    let body = answered(status, body)?;
     if body_size > MAX_JWKS_BYTES || body.len() > MAX_JWKS_BYTES {
         return Err(format!("response larger than {MAX_JWKS_BYTES} bytes"));
     }
@@ -129,9 +124,19 @@ pub fn validate_body(status: Option<u32>, body_size: usize, body: Option<&[u8]>)
     Ok(text.to_owned())
 }
 
-/// The start of a failed answer's body, escaped, for the log: Envoy's own local replies say
-/// why (`upstream connect error ... reset reason: connection failure`, a TLS error).
-pub fn body_excerpt(body: Option<&[u8]>) -> String {
+/// The body of a `200` answer to a fetch (JWKS or discovery document); otherwise why not,
+/// with the start of the body: Envoy's own local replies say why (`upstream connect error
+/// ... reset reason: connection failure`, a TLS error).
+pub fn answered(status: Option<u32>, body: Option<&[u8]>) -> Result<&[u8], String> {
+    match status {
+        Some(200) => Ok(body.unwrap_or_default()),
+        Some(s) => Err(format!("HTTP status {s}{}", body_excerpt(body))),
+        None => Err("no response (connect failure, reset or timeout)".into()),
+    }
+}
+
+/// The start of a failed answer's body, escaped, for the log.
+fn body_excerpt(body: Option<&[u8]>) -> String {
     match body {
         Some(b) if !b.is_empty() => {
             let text: String = String::from_utf8_lossy(b).chars().take(160).collect();

@@ -365,11 +365,9 @@ impl Filter {
     /// the same claim.
     fn on_discovery(&self, call: &Call, r: &Remote, now: u64, status: Option<u32>, body: Option<&[u8]>) {
         let Some(discovery) = &r.source.discovery else { return };
-        let uri = match status {
-            Some(200) => jwks_cache::parse_discovery(body.unwrap_or_default(), &discovery.issuer),
-            Some(s) => Err(format!("discovery: HTTP status {s}{}", keys::body_excerpt(body))),
-            None => Err("discovery: no response (connect failure, reset or timeout)".into()),
-        };
+        let uri = keys::answered(status, body)
+            .map_err(|e| format!("discovery: {e}"))
+            .and_then(|doc| jwks_cache::parse_discovery(doc, &discovery.issuer));
         let target = uri.and_then(|uri| {
             let parts = split_jwks_uri(&uri)?;
             Ok((uri, parts))
