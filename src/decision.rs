@@ -217,8 +217,7 @@ impl<'a> Authenticator<'a> {
     fn any(&self, list: &[Requirement], req: &dyn RequestView) -> Outcome {
         let or_failed = list.iter().any(|r| matches!(r, Requirement::AllowMissingOrFailed));
         let missing = or_failed || list.iter().any(|r| matches!(r, Requirement::AllowMissing));
-        let regular =
-            || list.iter().filter(|r| !matches!(r, Requirement::AllowMissing | Requirement::AllowMissingOrFailed));
+        let regular = || list.iter().filter(|r| !r.is_bypass());
         if regular().next().is_none() {
             let alone = if or_failed { Requirement::AllowMissingOrFailed } else { Requirement::AllowMissing };
             return if missing { self.eval(&alone, req) } else { Outcome::Fail(Rejection::TokenMissing) };

@@ -32,6 +32,12 @@ pub enum Requirement {
 }
 
 impl Requirement {
+    /// `allow_missing` or `allow_missing_or_failed`: inside `requires_any`, not an
+    /// alternative but a say on when the list passes without a token (as in jwt_authn).
+    pub fn is_bypass(&self) -> bool {
+        matches!(self, Requirement::AllowMissing | Requirement::AllowMissingOrFailed)
+    }
+
     /// Whether it passes a request whose token failed, as if it had none
     /// (`allow_missing_or_failed`, alone or in a `requires_any`).
     pub fn passes_failed_tokens(&self) -> bool {

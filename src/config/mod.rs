@@ -725,7 +725,6 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
 /// Beside other alternatives in `requires_any`, `allow_missing` reads nothing itself (see
 /// `Authenticator::any`).
 fn token_headers(r: &Requirement, providers: &[Provider], out: &mut Vec<String>) {
-    let bypass = |r: &&Requirement| matches!(r, Requirement::AllowMissing | Requirement::AllowMissingOrFailed);
     let locations: Box<dyn Iterator<Item = &Location>> = match r {
         Requirement::Provider { provider, .. } => {
             Box::new(providers.get(provider.0).into_iter().flat_map(|p| &p.locations))
@@ -733,8 +732,8 @@ fn token_headers(r: &Requirement, providers: &[Provider], out: &mut Vec<String>)
         Requirement::AllowMissing | Requirement::AllowMissingOrFailed => {
             Box::new(providers.iter().flat_map(|p| &p.locations))
         }
-        Requirement::Any(list) if !list.iter().all(|r| bypass(&r)) => {
-            list.iter().filter(|r| !bypass(r)).for_each(|r| token_headers(r, providers, out));
+        Requirement::Any(list) if !list.iter().all(Requirement::is_bypass) => {
+            list.iter().filter(|r| !r.is_bypass()).for_each(|r| token_headers(r, providers, out));
             return;
         }
         Requirement::Any(list) | Requirement::All(list) => {
