@@ -292,12 +292,10 @@ impl<'a> Authenticator<'a> {
                 Ok(chosen) => chosen,
                 Err(e) => return Outcome::Fail(e),
             };
+            // A token seen before and verified for this provider: only its place is new.
             let seen = found.get(..i).unwrap_or_default().iter().any(|g| g.token == f.token);
-            if seen {
-                if let Some(v) = all.verified.iter_mut().find(|v| v.provider == id) {
-                    v.locations.push(f.location.clone());
-                    continue;
-                }
+            if seen && all.also_at(id, &f.location) {
+                continue;
             }
             if let Err(e) = all.add(self.verify(id, p, f, audiences)) {
                 return Outcome::Fail(e);
@@ -395,11 +393,7 @@ impl AllOf {
                 for v in verified {
                     match self.verified.iter_mut().find(|w| w.provider == v.provider) {
                         Some(w) => {
-                            for l in v.locations {
-                                if !w.locations.contains(&l) {
-                                    w.locations.push(l);
-                                }
-                            }
+                            v.locations.into_iter().for_each(|l| push_once(&mut w.locations, l));
                             w.tenant_headers.extend(v.tenant_headers);
                         }
                         None => self.verified.push(v),
@@ -410,12 +404,26 @@ impl AllOf {
         Ok(())
     }
 
+    /// Records that `provider`'s verified token was also found at `location`; false if
+    /// nothing of that provider verified yet.
+    fn also_at(&mut self, provider: ProviderId, location: &Location) -> bool {
+        let Some(w) = self.verified.iter_mut().find(|w| w.provider == provider) else { return false };
+        push_once(&mut w.locations, location.clone());
+        true
+    }
+
     fn finish(self) -> Outcome {
         if self.pending.is_empty() {
             Outcome::Ok(self.verified)
         } else {
             Outcome::Pending(self.pending)
         }
+    }
+}
+
+fn push_once(locations: &mut Vec<Location>, location: Location) {
+    if !locations.contains(&location) {
+        locations.push(location);
     }
 }
 
