@@ -1252,12 +1252,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn requires_any_waits_while_an_alternative_may_still_pass() {
-        let cfg = config(
+    /// Every path: `main` or `other`.
+    fn main_or_other() -> Config {
+        config(
             json!([{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [{"provider_name": "main"}, {"provider_name": "other"}]}}}]),
             json!({}),
-        );
+        )
+    }
+
+    #[test]
+    fn requires_any_waits_while_an_alternative_may_still_pass() {
+        let cfg = main_or_other();
         let other = other_token(json!({"alg": "RS256", "kid": "k1"}), b"ok");
         let bad = token(json!({"alg": "RS256", "kid": "k1"}), claims(), b"bad");
         let r = req("/", &[("authorization", &format!("Bearer {bad}")), ("x-other-token", &other)]);
@@ -1292,10 +1297,7 @@ mod tests {
     /// and it can be 401 or 403).
     #[test]
     fn the_first_of_equal_failures_is_reported() {
-        let cfg = config(
-            json!([{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [{"provider_name": "main"}, {"provider_name": "other"}]}}}]),
-            json!({}),
-        );
+        let cfg = main_or_other();
         let other_bad = other_token(json!({"alg": "RS256", "kid": "k1"}), b"bad");
         let mut wrong_aud = claims();
         wrong_aud["aud"] = json!("not-api");
