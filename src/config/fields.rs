@@ -85,12 +85,22 @@ impl<'a> Obj<'a> {
         let whole = |f: f64| (f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&f)).then_some(f as u64);
         match v.as_u64().or_else(|| v.as_f64().and_then(whole)) {
             Some(n) if n <= max => Ok(Some(n)),
-            _ if v.is_number() => Err(ConfigError::new(
-                self.path_of(key),
-                format!("invalid value: {v}, expected an integer from 0 to {max}"),
-            )),
+            _ if v.is_number() => Err(self.out_of_range(key, v, max)),
             _ => Err(invalid_type(self.path_of(key), "an integer", v)),
         }
+    }
+
+    /// A proto `int64`, which proto3 JSON writes as a string of digits; a configuration
+    /// converted from YAML writes a number, taken as [`Obj::integer`] takes it.
+    fn integer_or_digits(&mut self, key: &'static str, max: u64) -> Result<Option<u64>, ConfigError> {
+        let Some(v @ Value::String(text)) = self.value(key) else { return self.integer(key, max) };
+        self.known.push(key);
+        let n = text.bytes().all(|b| b.is_ascii_digit()).then(|| text.parse::<u64>().ok()).flatten();
+        n.filter(|n| *n <= max).map(Some).ok_or_else(|| self.out_of_range(key, v, max))
+    }
+
+    fn out_of_range(&self, key: &str, v: &Value, max: u64) -> ConfigError {
+        ConfigError::new(self.path_of(key), format!("invalid value: {v}, expected an integer from 0 to {max}"))
     }
 
     /// A `google.protobuf.Duration`: proto-JSON's string (`"300s"`), or the `{seconds,
@@ -166,22 +176,7 @@ struct DurationObject(Duration);
 
 impl Read for DurationObject {
     fn read(o: &mut Obj<'_>) -> Result<Self, ConfigError> {
-        let max = super::MAX_DURATION_SECONDS;
-        // proto3 JSON writes an int64 as a string; a configuration converted from YAML, as a
-        // number.
-        let seconds = match o.value("seconds") {
-            Some(Value::String(text)) => {
-                o.known.push("seconds");
-                let bad = || {
-                    let why = format!("invalid value: {text:?}, expected an integer from 0 to {max}");
-                    ConfigError::new(o.path_of("seconds"), why)
-                };
-                let n: u64 =
-                    text.bytes().all(|b| b.is_ascii_digit()).then(|| text.parse().ok()).flatten().ok_or_else(bad)?;
-                Some(n).filter(|n| *n <= max).ok_or_else(bad)?
-            }
-            _ => o.integer("seconds", max)?.unwrap_or(0),
-        };
+        let seconds = o.integer_or_digits("seconds", super::MAX_DURATION_SECONDS)?.unwrap_or(0);
         let nanos = o.integer("nanos", 999_999_999)?.unwrap_or(0);
         Ok(DurationObject(Duration::from_secs(seconds).saturating_add(Duration::from_nanos(nanos))))
     }
