@@ -84,11 +84,15 @@ rejections! {
     TenantNotAllowed => "forbidden_tenant", "The token does not grant access to this tenant";
     /// Authorization: a claim matcher did not match.
     ClaimMismatch => "forbidden_claim", "A required claim does not match";
+    /// The proxy refused a header read or write the decision depends on: the request is
+    /// answered here rather than passed on half-checked or half-rewritten.
+    HostRefused => "filter_error", "The filter could not read or rewrite the request";
 }
 
 impl Rejection {
     /// HTTP status of the local reply: 401 for anything wrong with the credential, 403 when
-    /// it is valid but not for this audience (as jwt_authn), 503 for our own state.
+    /// it is valid but not for this audience (as jwt_authn), 503 for our own state, 500 when
+    /// the proxy would not let the filter do its work.
     pub fn http_status(self) -> u32 {
         match self {
             Rejection::AudienceNotAllowed
@@ -97,15 +101,16 @@ impl Rejection {
             | Rejection::TenantNotAllowed
             | Rejection::ClaimMismatch => 403,
             Rejection::JwksUnavailable => 503,
+            Rejection::HostRefused => 500,
             _ => 401,
         }
     }
 
     /// The RFC 6750 `error` attribute of `WWW-Authenticate`; `None` when the request carried
-    /// no credential (RFC 6750 §3.1) or the failure is ours (503 has no challenge).
+    /// no credential (RFC 6750 §3.1) or the failure is ours (503 and 500 have no challenge).
     pub fn bearer_error(self) -> Option<&'static str> {
         match self {
-            Rejection::TokenMissing | Rejection::JwksUnavailable => None,
+            Rejection::TokenMissing | Rejection::JwksUnavailable | Rejection::HostRefused => None,
             Rejection::RolesMissing
             | Rejection::PermissionsMissing
             | Rejection::TenantNotAllowed
@@ -116,14 +121,14 @@ impl Rejection {
 
     /// Whether a 401/403 challenge header belongs on the reply.
     pub fn challenges(self) -> bool {
-        self != Rejection::JwksUnavailable
+        !matches!(self, Rejection::JwksUnavailable | Rejection::HostRefused)
     }
 
     /// When several requirements fail, the one reported: our own unavailability first (the
     /// client should retry, not re-authenticate), a missing token last.
     pub fn priority(self) -> u8 {
         match self {
-            Rejection::JwksUnavailable => 2,
+            Rejection::JwksUnavailable | Rejection::HostRefused => 2,
             Rejection::TokenMissing => 0,
             _ => 1,
         }
@@ -159,7 +164,10 @@ mod tests {
         for r in Rejection::ALL {
             match r.bearer_error() {
                 Some("insufficient_scope") => assert_eq!(r.http_status(), 403, "{r:?}"),
-                _ if matches!(r, Rejection::AudienceNotAllowed | Rejection::JwksUnavailable) => {}
+                _ if matches!(
+                    r,
+                    Rejection::AudienceNotAllowed | Rejection::JwksUnavailable | Rejection::HostRefused
+                ) => {}
                 _ => assert_eq!(r.http_status(), 401, "{r:?}"),
             }
         }
@@ -167,5 +175,7 @@ mod tests {
         assert_eq!(Rejection::TokenMissing.bearer_error(), None);
         assert_eq!(Rejection::Expired.bearer_error(), Some("invalid_token"));
         assert!(!Rejection::JwksUnavailable.challenges());
+        assert_eq!(Rejection::HostRefused.http_status(), 500);
+        assert!(!Rejection::HostRefused.challenges());
     }
 }

@@ -6,7 +6,7 @@ mod harness;
 
 use common::*;
 use demo_idp::{mint, mint_with_header, tamper_signature, Alg, SigningKey};
-use harness::{LogLevel, MockProxy};
+use harness::{LogLevel, MockProxy, Outcome, Status};
 use serde_json::{json, Value};
 
 #[test]
@@ -303,4 +303,44 @@ fn public_route_and_cors_preflight() {
     h.push(("origin", "https://app.example.com".into()));
     h.push(("access-control-request-method", "POST".into()));
     assert_eq!(vm.request(&headers(&h)).status(), 200);
+}
+
+/// A host that refuses a header read or write the decision needs (Envoy does not for a live
+/// request; the SDK would panic and take the VM down): the request is answered 500
+/// `filter_error`, never passed on half-checked or with the client's identity header, and
+/// the VM goes on deciding. A refused local reply is logged, the request left paused.
+#[test]
+fn refused_host_calls_fail_closed_without_a_panic() {
+    let proxy = MockProxy::new();
+    let key = rs256();
+    let vm = vm_with(&proxy, &config_with(local_provider(&[&key])));
+    let mut h = get("/api/orders");
+    h.push(bearer(&mint(&key, claims(&proxy, "user-1"))));
+    h.push(("x-jwt-sub", "spoofed".to_owned()));
+    // Reads (the token, the path), the token's removal, the identity header's replacement.
+    let calls = ["proxy_get_header_map_value", "proxy_remove_header_map_value", "proxy_replace_header_map_value"];
+    for call in calls {
+        vm.refuse(call, Some(Status::InternalFailure));
+        let req = vm.request(&headers(&h));
+        let reply = req.local_reply().unwrap_or_else(|| panic!("{call}: no local reply"));
+        assert_eq!(reply.status, 500, "{call}");
+        assert_eq!(reply.header("www-authenticate"), None, "{call}");
+        let body: Value = serde_json::from_str(&reply.body_text()).expect("JSON body");
+        assert_eq!(body["code"], "filter_error", "{call}");
+        assert!(vm.logged(&format!("the host refused {call} (status 10)")), "{call}: {:?}", vm.logs());
+        vm.refuse(call, None);
+        let req = vm.request(&headers(&h));
+        assert_eq!(req.status(), 200, "{call}: the VM after the refusal");
+        assert_eq!(req.header("x-jwt-sub").as_deref(), Some("user-1"));
+    }
+    vm.tick();
+    assert_eq!(proxy.metric("jwt_authn_wasm.denied.filter_error"), Some(calls.len() as u64));
+    assert_eq!(proxy.metric("jwt_authn_wasm.allowed"), Some(calls.len() as u64));
+
+    vm.refuse("proxy_send_local_response", Some(Status::InternalFailure));
+    let req = vm.request(&headers(&get("/api/orders")));
+    assert!(matches!(req.outcome(), Outcome::Paused), "{:?}", req.local_reply());
+    assert!(vm.logged("could not send the local reply: the host refused proxy_send_local_response"));
+    vm.refuse("proxy_send_local_response", None);
+    assert_eq!(vm.request(&headers(&get("/api/orders"))).status(), 401);
 }

@@ -8,7 +8,7 @@ mod harness;
 
 use common::*;
 use demo_idp::{jwks, mint, Alg, FixedKey, SigningKey};
-use harness::{HttpCall, MockProxy, Outcome, Request, Vm};
+use harness::{HttpCall, MockProxy, Outcome, Request, Status, Vm};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -105,6 +105,30 @@ fn first_fetch_holds_requests_then_resumes_them() {
     assert!(vm.pending_calls().is_empty());
     assert_eq!(vm.tick_period(), Some(Duration::from_millis(200)), "back to the normal tick");
     assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.ok"), Some(1));
+}
+
+/// The host refusing a call for a request resumed when keys come (the SDK would panic): a
+/// refused header change answers it 500 instead of letting it through; a refused resume
+/// is logged and leaves it paused. The VM goes on either way.
+#[test]
+fn refused_calls_on_resume_fail_closed() {
+    for (call, code_wanted) in
+        [("proxy_replace_header_map_value", Some("filter_error")), ("proxy_continue_stream", None)]
+    {
+        let (proxy, vm) = setup();
+        let token = mint(&key_a(), claims(&proxy, "user-1"));
+        let req = send(&vm, &token);
+        let fetch = only_call(&vm);
+        vm.refuse(call, Some(Status::InternalFailure));
+        serve(&vm, &fetch, &[&key_a()]);
+        match code_wanted {
+            Some(wanted) => assert_eq!(code(&req), wanted, "{call}"),
+            None => assert_eq!(req.outcome(), Outcome::Paused, "{call}"),
+        }
+        assert!(vm.logged(&format!("the host refused {call} (status 10)")), "{call}: {:?}", vm.logs());
+        vm.refuse(call, None);
+        assert_eq!(send(&vm, &token).status(), 200, "{call}: the VM after the refusal");
+    }
 }
 
 /// While keys are being fetched, every new waiting request brings the next tick forward

@@ -137,7 +137,12 @@ impl Filter {
             facts: Default::default(),
         };
         let req = HostRequest::default();
-        let verdict = auth.decide(&req);
+        let mut verdict = auth.decide(&req);
+        if let Some(refused) = req.refused() {
+            // Decided without a header the host would not give: not to be applied.
+            log::error!("jwt_authn_wasm: request {context_id}: {refused}");
+            verdict = Verdict::Deny(Rejection::HostRefused);
+        }
         for c in &self.caches {
             let (hits, misses) = c.take_counts();
             self.stats.cache(hits, misses);
@@ -145,10 +150,17 @@ impl Filter {
         let (by_host, by_rust) = self.crypto.take_counts();
         self.stats.verifications(by_host, by_rust);
         match verdict {
-            Verdict::Allow(allowed) => {
-                self.allow(&allowed, &req);
-                Step::Continue
-            }
+            Verdict::Allow(allowed) => match self.allow(&allowed, &req) {
+                Ok(()) => Step::Continue,
+                Err(refused) => {
+                    // A token left in, or a client's identity header not replaced: the
+                    // request must not reach the upstream.
+                    log::error!("jwt_authn_wasm: request {context_id}: {refused}");
+                    self.stats.denied(Rejection::HostRefused);
+                    send_reply(Rejection::HostRefused, &req);
+                    Step::Replied
+                }
+            },
             Verdict::Deny(r) => {
                 // The path is read only when the line will be written.
                 if log::log_enabled!(log::Level::Debug) {
@@ -212,30 +224,35 @@ impl Filter {
             .unwrap_or(0)
     }
 
-    fn allow(&self, allowed: &Allowed, req: &HostRequest) {
+    /// Applies an allowed request's header changes; the first the host refuses stops it.
+    fn allow(&self, allowed: &Allowed, req: &HostRequest) -> Result<(), host::Refused> {
         let m = mutations(&self.config, allowed, req);
+        // The rewrite reads the cookie and query it edits: a refused read would drop them.
+        if let Some(refused) = req.refused() {
+            return Err(refused);
+        }
         for name in &m.remove {
-            host::set_request_header(name, None);
+            host::set_request_header(name, None)?;
         }
         for (name, value) in &m.pin {
-            host::set_request_header_bytes(name, Some(value));
+            host::set_request_header_bytes(name, Some(value))?;
         }
         if let Some(cookie) = &m.cookie {
-            host::set_request_header_bytes("cookie", cookie.as_deref());
+            host::set_request_header_bytes("cookie", cookie.as_deref())?;
         }
         if let Some(path) = &m.path {
-            host::set_request_header_bytes(":path", Some(path));
+            host::set_request_header_bytes(":path", Some(path))?;
         }
         // Identity headers are ours alone, on every route: each is replaced by the value set
         // here (replacing drops every value the client sent) or removed. Only an allowed
         // request reaches the upstream, so this is the one place it has to happen.
         for name in &self.config.identity_headers {
             if !m.set.iter().any(|(set, _)| set == name) {
-                host::set_request_header(name, None);
+                host::set_request_header(name, None)?;
             }
         }
         for (name, value) in &m.set {
-            host::set_request_header(name, Some(value));
+            host::set_request_header(name, Some(value))?;
         }
         for name in &m.unsafe_values {
             self.stats.identity_header_skipped();
@@ -244,6 +261,7 @@ impl Filter {
             );
         }
         self.stats.allowed();
+        Ok(())
     }
 
     /// Starts a fetch for `provider` if shared data says this VM may: the scheduled one when
@@ -447,8 +465,8 @@ impl Filter {
             }
             match self.process(w.context_id, Attempt::Again { give_up: now >= w.deadline_ms }) {
                 Step::Continue => {
-                    if let Err(status) = hostcalls::resume_http_request() {
-                        log::warn!("jwt_authn_wasm: could not resume request {}: {status:?}", w.context_id);
+                    if let Err(refused) = host::resume_request() {
+                        log::error!("jwt_authn_wasm: request {}: {refused}", w.context_id);
                     }
                 }
                 Step::Replied => {}
@@ -474,8 +492,7 @@ fn split_jwks_uri(uri: &str) -> Result<(String, String), String> {
 /// Sends the local reply for `rejection` on the current request.
 pub fn send_reply(rejection: Rejection, req: &HostRequest) {
     let reply = local_reply(rejection, req);
-    let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    if let Err(status) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
-        log::error!("jwt_authn_wasm: could not send the local reply: {status:?}");
+    if let Err(refused) = host::send_local_response(reply.status, &reply.headers, reply.body.as_bytes()) {
+        log::error!("jwt_authn_wasm: could not send the local reply: {refused}");
     }
 }

@@ -58,6 +58,9 @@ pub struct VmHost {
     pub pending: BTreeMap<u32, HttpCall>,
     next_token: u32,
     pub dispatch_failure: Option<Status>,
+    /// Host calls answered with this status instead of being carried out (a host that
+    /// refuses them; the SDK panics on most such statuses).
+    pub refused: HashMap<&'static str, Status>,
     pub tick_period: Option<Duration>,
     pub logs: Vec<LogLine>,
     pub log_level: LogLevel,
@@ -116,6 +119,7 @@ impl VmHost {
             pending: BTreeMap::new(),
             next_token: 1,
             dispatch_failure: None,
+            refused: HashMap::new(),
             tick_period: None,
             logs: Vec::new(),
             log_level: LogLevel::Trace,
@@ -238,7 +242,10 @@ fn host_call(name: &'static str, f: impl FnOnce(&mut VmHost) -> Status) -> Statu
                 panic!("harness: {name} during _initialize: Envoy refuses it (restricted_callback) and the plugin fails to load");
             }
             *h.host_calls.entry(name).or_default() += 1;
-            f(h)
+            match h.refused.get(name) {
+                Some(&status) => status,
+                None => f(h),
+            }
         }),
         Err(_) => None,
     });

@@ -704,6 +704,17 @@ impl Vm {
         self.with_host(move |h| h.dispatch_failure = status);
     }
 
+    /// Makes the host answer every call to the ABI function `call` with `status` instead of
+    /// carrying it out; None to carry it out again.
+    pub fn refuse(&self, call: &'static str, status: Option<Status>) {
+        self.with_host(move |h| {
+            match status {
+                Some(s) => h.refused.insert(call, s),
+                None => h.refused.remove(call),
+            };
+        });
+    }
+
     /// Answers call `token`: `:status` plus `headers` become `HttpCallResponseHeaders`, `body`
     /// the `HttpCallResponseBody`, both readable only during the callback;
     /// `proxy_on_http_call_response(root, token, n_headers, body_len, 0)` runs on the root
