@@ -252,7 +252,6 @@ impl<'a> Authenticator<'a> {
             return Outcome::Ok(Vec::new());
         }
         let limits = self.limits();
-        let providers = &self.config.providers;
         self.verify_each(
             found,
             |f| {
@@ -264,13 +263,12 @@ impl<'a> Authenticator<'a> {
                 };
                 let iss = claims.get("iss").and_then(Value::as_str);
                 let reads = |p: &&Provider| p.locations.contains(&f.location);
-                let exact = providers
-                    .iter()
-                    .enumerate()
+                let exact = self
+                    .config
+                    .provider_ids()
                     .find(|(_, p)| reads(p) && iss.is_some_and(|i| p.issuers.iter().any(|x| x == i)));
                 exact
-                    .or_else(|| providers.iter().enumerate().find(|(_, p)| reads(p) && p.issuers.is_empty()))
-                    .map(|(i, p)| (ProviderId(i), p))
+                    .or_else(|| self.config.provider_ids().find(|(_, p)| reads(p) && p.issuers.is_empty()))
                     .ok_or(Rejection::IssuerNotAllowed)
             },
             None,
@@ -317,7 +315,7 @@ impl<'a> Authenticator<'a> {
 
     fn verify(&self, id: ProviderId, p: &Provider, found: &Found, audiences: Option<&[String]>) -> Outcome {
         let policy = ClaimPolicy::for_provider(p, audiences);
-        let cache = self.caches.get(id.0);
+        let cache = self.caches.get(id.index());
         // A hit skips parsing and the signature, never the claims; and it is used only while
         // the provider has usable keys (the cache is cleared whenever they change).
         if let Some(hit) = cache.and_then(|c| c.get(&found.token)) {
@@ -1118,7 +1116,9 @@ mod tests {
     fn pending_and_unavailable_keys() {
         let cfg = config(main_rules(), json!({}));
         let r = req("/api", &[("authorization", &format!("Bearer {}", good()))]);
-        assert!(matches!(run(&cfg, &r, KeyMode::Pending), Verdict::Pending(p) if p == vec![ProviderId(0)]));
+        assert!(
+            matches!(run(&cfg, &r, KeyMode::Pending), Verdict::Pending(p) if p == vec![cfg.provider_id("main").unwrap()])
+        );
         assert_eq!(denied(run(&cfg, &r, KeyMode::Unavailable)), Rejection::JwksUnavailable);
         // A malformed token is refused without waiting for keys.
         let bad = req("/api", &[("authorization", "Bearer x.y")]);

@@ -55,9 +55,18 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Index of a provider in [`Config::providers`].
+/// Index of a provider in [`Config::providers`]. Made only by the configuration (its
+/// compiler and [`Config::provider_ids`]), so an id always names a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProviderId(pub usize);
+pub struct ProviderId(usize);
+
+impl ProviderId {
+    /// The provider's position in [`Config::providers`], for per-provider tables built in
+    /// the same order.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
 
 /// The compiled configuration.
 #[derive(Debug)]
@@ -193,6 +202,11 @@ impl Config {
 
     pub fn provider(&self, id: ProviderId) -> Option<&Provider> {
         self.providers.get(id.0)
+    }
+
+    /// Every provider with its id, in configuration order.
+    pub fn provider_ids(&self) -> impl Iterator<Item = (ProviderId, &Provider)> {
+        self.providers.iter().enumerate().map(|(i, p)| (ProviderId(i), p))
     }
 
     #[cfg(test)]

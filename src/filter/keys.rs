@@ -158,7 +158,7 @@ pub struct RequestKeys<'a> {
 
 impl KeySource for RequestKeys<'_> {
     fn lookup(&self, provider: ProviderId, kid: Option<&str>) -> KeyLookup {
-        let Some(cell) = self.keys.get(provider.0) else {
+        let Some(cell) = self.keys.get(provider.index()) else {
             return KeyLookup::Unavailable;
         };
         let Ok(keys) = cell.try_borrow() else {

@@ -215,7 +215,7 @@ impl Filter {
     fn wait_limit_ms(&self, providers: &[ProviderId]) -> u64 {
         providers
             .iter()
-            .filter_map(|p| self.keys.get(p.0))
+            .filter_map(|p| self.keys.get(p.index()))
             .filter_map(|k| match &*k.borrow() {
                 ProviderKeys::Remote(r) => Some(r.wait_limit_ms()),
                 ProviderKeys::Local(_) => None,
@@ -270,7 +270,7 @@ impl Filter {
         if self.calls.borrow().iter().any(|c| c.provider == provider) {
             return;
         }
-        let Some(cell) = self.keys.get(provider.0) else { return };
+        let Some(cell) = self.keys.get(provider.index()) else { return };
         let keys = cell.borrow();
         let ProviderKeys::Remote(r) = &*keys else { return };
         let now = host::now_ms();
@@ -349,7 +349,7 @@ impl Filter {
         } else {
             hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size).ok().flatten()
         };
-        if let Some(cell) = self.keys.get(call.provider.0) {
+        if let Some(cell) = self.keys.get(call.provider.index()) {
             let mut keys = cell.borrow_mut();
             if let ProviderKeys::Remote(r) = &mut *keys {
                 let now = host::now_ms();
@@ -417,15 +417,15 @@ impl Filter {
         let now = host::now_ms();
         let mut due = Vec::new();
         let mut settled = false;
-        for (i, cell) in self.keys.iter().enumerate() {
+        for ((id, _), cell) in self.config.provider_ids().zip(&self.keys) {
             if let ProviderKeys::Remote(r) = &mut *cell.borrow_mut() {
                 let synced = r.sync(&HostStore);
                 if synced.keys {
-                    self.keys_changed(ProviderId(i), r.key_count());
+                    self.keys_changed(id, r.key_count());
                 }
                 settled |= synced.record;
                 if r.record.due(now) {
-                    due.push(ProviderId(i));
+                    due.push(id);
                 }
             }
         }
@@ -437,10 +437,10 @@ impl Filter {
 
     /// New keys: tokens verified with the old ones are verified again.
     fn keys_changed(&self, provider: ProviderId, keys: usize) {
-        if let Some(c) = self.caches.get(provider.0) {
+        if let Some(c) = self.caches.get(provider.index()) {
             c.clear();
         }
-        self.stats.keys_in_use(provider.0, keys);
+        self.stats.keys_in_use(provider.index(), keys);
     }
 
     /// Decides paused requests again. Only when something they wait on may have changed
