@@ -151,9 +151,15 @@ impl Record {
         now < self.in_flight_until
     }
 
-    /// A scheduled fetch (first, refresh or retry) is due.
-    pub fn due(&self, now: u64) -> bool {
-        !self.in_flight(now) && now >= self.next_fetch_at
+    /// A scheduled fetch (first, refresh or retry) is due for a reader with `policy`.
+    /// `next_fetch_at` was set by whoever fetched last, under its own policy; after good
+    /// keys a reader's own refresh period counts too, so the shortest `cache_duration` wins:
+    /// a reloaded configuration that shortened it (to push a revoked key out sooner), or one
+    /// of two providers naming one JWKS, is not held to a longer period another wrote.
+    /// Retries after a failure keep the stored backoff.
+    pub fn due(&self, now: u64, policy: &Policy) -> bool {
+        let own_refresh = self.failures == 0 && now >= self.fetched_at.saturating_add(policy.refresh_after_ms());
+        !self.in_flight(now) && (now >= self.next_fetch_at || own_refresh)
     }
 
     /// The last fetch failed, none is under way and the next is not due: nothing will change
@@ -250,10 +256,12 @@ impl Record {
         self.completed = self.completed.saturating_add(1);
     }
 
-    /// The JWKS URI discovered earlier, unless the last fetch failed: the JWKS may have
-    /// moved, so the next fetch reads the discovery document again.
-    pub fn discovered_jwks_uri(&self) -> Option<&str> {
-        self.jwks_uri.as_deref().filter(|_| self.failures == 0)
+    /// The JWKS URI discovered earlier, for an unknown-`kid` refetch (one call, while a
+    /// request waits), unless the last fetch failed. A scheduled fetch reads the discovery
+    /// document again, as does any fetch after a failure: the JWKS may have moved, and the
+    /// old URI may still answer with the old keys.
+    pub fn discovered_jwks_uri(&self, refetch: bool) -> Option<&str> {
+        self.jwks_uri.as_deref().filter(|_| refetch && self.failures == 0)
     }
 }
 
@@ -359,16 +367,28 @@ pub fn update_if(store: &dyn SharedStore, key: &str, mut change: impl FnMut(&mut
     stored.filter(|_| applied)
 }
 
-/// Tries to claim a fetch: scheduled (`refetch == false`) when due, or an unknown-`kid`
-/// refetch when the rate limit allows. `Some(record)` means this caller must fetch now.
-pub fn try_claim(store: &dyn SharedStore, key: &str, now: u64, policy: &Policy, refetch: bool) -> Option<Record> {
-    update_if(store, key, |rec| {
-        let claimed = if refetch { rec.may_refetch(now, policy) } else { rec.due(now) };
-        if claimed {
-            rec.begin(now, policy, refetch);
+/// A fetch this caller claimed and must make now.
+pub struct Claimed {
+    pub record: Record,
+    /// An unknown-`kid` refetch; `false` for a scheduled fetch, also when one was due as a
+    /// refetch was asked for: it takes the refetch's place (and, with OIDC discovery, reads
+    /// the document again), so unknown-`kid` tokens cannot keep a refresh from happening.
+    pub refetch: bool,
+}
+
+/// Tries to claim a fetch: the scheduled one when due, else (if `refetch` is asked) an
+/// unknown-`kid` refetch when the rate limit allows.
+pub fn try_claim(store: &dyn SharedStore, key: &str, now: u64, policy: &Policy, refetch: bool) -> Option<Claimed> {
+    let mut as_refetch = false;
+    let record = update_if(store, key, |rec| {
+        let scheduled = rec.due(now, policy);
+        as_refetch = !scheduled && refetch && rec.may_refetch(now, policy);
+        if scheduled || as_refetch {
+            rec.begin(now, policy, as_refetch);
         }
-        claimed
-    })
+        scheduled || as_refetch
+    })?;
+    Some(Claimed { record, refetch: as_refetch })
 }
 
 #[cfg(test)]
@@ -446,11 +466,12 @@ mod tests {
 
         let p = policy();
         let mut r = Record::default();
-        assert_eq!(r.discovered_jwks_uri(), None);
+        assert_eq!(r.discovered_jwks_uri(true), None);
         assert!(r.discovered(r.claim, 0, "https://keys/jwks".into(), &p));
-        assert_eq!(r.discovered_jwks_uri(), Some("https://keys/jwks"));
+        assert_eq!(r.discovered_jwks_uri(true), Some("https://keys/jwks"), "a refetch goes straight to the keys");
+        assert_eq!(r.discovered_jwks_uri(false), None, "a refresh reads the document again: the keys may have moved");
         r.fail(r.claim, 1, "404".into(), &p, 0);
-        assert_eq!(r.discovered_jwks_uri(), None, "after a failed fetch, discover again");
+        assert_eq!(r.discovered_jwks_uri(true), None, "after a failed fetch, discover again");
     }
 
     #[test]
@@ -482,6 +503,25 @@ mod tests {
         }
     }
 
+    /// A refetch asked for while the scheduled refresh is due is claimed as that refresh
+    /// (so, with discovery, the document is read again) and spends no refetch budget.
+    #[test]
+    fn a_due_refresh_takes_a_refetchs_place() {
+        let s = Store::default();
+        let p = policy();
+        let first = try_claim(&s, "k", 0, &p, true).unwrap();
+        assert!(!first.refetch, "the first fetch is the scheduled one");
+        update(&s, "k", |r| r.succeed(first.record.claim, 0, "{}".into(), &p));
+        let refetch = try_claim(&s, "k", 1_000, &p, true).unwrap();
+        assert!(refetch.refetch);
+        assert_eq!(refetch.record.last_refetch_at, Some(1_000));
+        update(&s, "k", |r| r.succeed(refetch.record.claim, 1_000, "{}".into(), &p));
+        assert!(try_claim(&s, "k", 2_000, &p, true).is_none(), "rate limited");
+        let due = try_claim(&s, "k", 541_000, &p, true).unwrap();
+        assert!(!due.refetch, "the refresh was due: it is the fetch made");
+        assert_eq!(due.record.last_refetch_at, Some(1_000), "no refetch budget spent");
+    }
+
     #[test]
     fn a_cache_duration_beyond_the_staleness_bound_still_refreshes_in_time() {
         let p = Policy::new(Duration::from_secs(48 * 3600), Duration::from_secs(2));
@@ -489,17 +529,34 @@ mod tests {
         rec.succeed(rec.claim, 0, "{}".into(), &p);
         let day = 24 * 3600 * 1000;
         assert!(rec.usable(day, &p) && !rec.usable(day + 1, &p));
-        assert!(rec.due(day * 9 / 10), "refreshed while the keys are still in use");
-        assert!(!rec.due(day * 9 / 10 - 1));
+        assert!(rec.due(day * 9 / 10, &p), "refreshed while the keys are still in use");
+        assert!(!rec.due(day * 9 / 10 - 1, &p));
+    }
+
+    /// The refresh time stored by whoever fetched last does not hold a reader with a shorter
+    /// `cache_duration` (a reloaded configuration, or a second provider of the same JWKS);
+    /// a retry's backoff holds everyone.
+    #[test]
+    fn the_shortest_refresh_period_wins() {
+        let (long, short) = (Policy::new(Duration::from_secs(3600), Duration::from_secs(2)), policy());
+        let mut rec = Record::default();
+        rec.succeed(rec.claim, 0, "{}".into(), &long);
+        assert!(!rec.due(540_000 - 1, &short) && rec.due(540_000, &short), "600 s: refreshed at 540 s");
+        assert!(!rec.due(540_000, &long) && rec.due(3_240_000, &long), "3600 s: refreshed at 3240 s");
+        rec.succeed(rec.claim, 540_000, "{}".into(), &short);
+        assert!(rec.due(1_080_000, &long), "a longer period is refreshed sooner when another asks");
+        rec.fail(rec.claim, 1_080_000, "503".into(), &long, 0);
+        assert!(!rec.due(1_080_000, &short), "backoff after a failure holds every reader");
+        assert!(rec.due(rec.next_fetch_at, &short));
     }
 
     #[test]
     fn an_answer_after_another_claim_changes_nothing() {
         let s = Store::default();
         let p = policy();
-        let a = try_claim(&s, "k", 0, &p, false).unwrap().claim;
+        let a = try_claim(&s, "k", 0, &p, false).unwrap().record.claim;
         // A's call outlived its claim (2 s timeout + 1 s): B claims and fetches.
-        let b = try_claim(&s, "k", 3_000, &p, false).unwrap().claim;
+        let b = try_claim(&s, "k", 3_000, &p, false).unwrap().record.claim;
         assert_ne!(a, b);
         let before = load(&s, "k").0;
         // A's late failure neither ends B's claim nor records a failure.
@@ -517,12 +574,12 @@ mod tests {
     fn discovery_extends_the_claim_for_the_second_call() {
         let s = Store::default();
         let p = policy();
-        let a = try_claim(&s, "k", 0, &p, false).unwrap().claim;
+        let a = try_claim(&s, "k", 0, &p, false).unwrap().record.claim;
         let rec = update(&s, "k", |r| r.discovered(a, 2_500, "https://idp/keys".into(), &p)).unwrap();
         assert_eq!((rec.in_flight_until, rec.jwks_uri.as_deref()), (5_500, Some("https://idp/keys")));
         assert!(!claim(&s, "k", 5_499, &p, false));
         // A claim that lost its place does not get it back.
-        let b = try_claim(&s, "k", 5_500, &p, false).unwrap().claim;
+        let b = try_claim(&s, "k", 5_500, &p, false).unwrap().record.claim;
         let rec = update(&s, "k", |r| r.discovered(a, 5_600, "https://elsewhere/keys".into(), &p)).unwrap();
         assert_eq!((rec.claim, rec.in_flight_until), (b, 8_500));
     }

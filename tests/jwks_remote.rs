@@ -102,6 +102,9 @@ fn first_fetch_holds_requests_then_resumes_them() {
     }
     assert_eq!(send(&vm, &token).status(), 200, "later requests need no fetch");
     vm.tick();
+    // A paused request's lookups count once, when it is decided: one verification, two hits.
+    assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.miss"), Some(1));
+    assert_eq!(proxy.metric("jwt_authn_wasm.token_cache.hit"), Some(2));
     assert!(vm.pending_calls().is_empty());
     assert_eq!(vm.tick_period(), Some(Duration::from_millis(200)), "back to the normal tick");
     assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.ok"), Some(1));
@@ -293,6 +296,27 @@ fn a_new_vm_starts_with_the_keys_in_shared_data() {
     assert!(later.pending_calls().is_empty() && vm.pending_calls().is_empty());
 }
 
+/// The refresh time in shared data is set by whoever fetched last, under its own policy. A
+/// configuration reloaded with a shorter `cache_duration` (a new VM on the same shared data)
+/// refreshes on its own period, not the longer one stored: shortening it to push a revoked
+/// key out sooner works.
+#[test]
+fn a_shorter_cache_duration_after_a_reload_takes_effect() {
+    let proxy = MockProxy::new();
+    proxy.set_clusters(&["idp"]);
+    let mut long = remote_config();
+    long["providers"]["demo"]["remote_jwks"]["cache_duration"] = json!("3600s");
+    let old = vm_with(&proxy, &long);
+    warm(&old, &proxy, &[&key_a()]);
+    assert!(old.stop());
+    let reloaded = vm_with(&proxy, &remote_config());
+    proxy.advance(Duration::from_secs(541));
+    reloaded.tick();
+    let call = only_call(&reloaded);
+    serve(&reloaded, &call, &[&key_b()]);
+    assert_eq!(send(&reloaded, &mint(&key_b(), claims(&proxy, "u"))).status(), 200, "the new key, at 540 s not 3240 s");
+}
+
 /// A request waits for the keys it needs, as long as their provider allows: another
 /// provider's longer timeout does not hold it.
 /// Two remote providers: `fast` (1 s fetch timeout, the `idp` cluster, Bearer tokens) and
@@ -349,6 +373,7 @@ fn keys_older_than_max_staleness_stop_being_used() {
     assert_eq!(code(&req), "jwks_unavailable");
     let req = send(&vm, &long);
     assert_eq!(req.status(), 503, "nor is a token verified with them, from the cache");
+    assert_eq!(proxy.metric("jwt_authn_wasm.jwks.demo.keys"), Some(0), "the gauge counts usable keys");
     // Without usable keys the retry comes within seconds (at most 5 s), not the minute a
     // refresh of good keys may back off to; a request meanwhile waits for it.
     vm.advance_ticking(Duration::from_millis(5100));
@@ -357,6 +382,7 @@ fn keys_older_than_max_staleness_stop_being_used() {
     assert_eq!(req.outcome(), Outcome::Paused, "a retry is under way: worth waiting for");
     serve(&vm, &call, &[&key_a()]);
     assert_eq!(req.status(), 200);
+    assert_eq!(proxy.metric("jwt_authn_wasm.jwks.demo.keys"), Some(1));
 }
 
 #[test]
@@ -480,24 +506,43 @@ fn oidc_discovery_finds_the_jwks_and_checks_the_issuer() {
     assert_eq!(req.status(), 503);
 }
 
-/// After a failed JWKS fetch the discovery document is read again: the JWKS may have moved.
+/// The discovery document is read again on every scheduled refresh (an IdP may move its
+/// keys and keep the old URI answering with the old ones) and after a failed fetch; an
+/// unknown-`kid` refetch, which a request waits on, goes straight to the JWKS it named.
 #[test]
-fn discovery_runs_again_after_a_failed_jwks_fetch() {
+fn discovery_is_read_again_on_refresh_and_after_a_failure() {
     let proxy = MockProxy::new();
     proxy.set_clusters(&["idp"]);
     let vm = vm_with(&proxy, &discovery(ISSUER));
     let req = send(&vm, &mint(&key_a(), claims(&proxy, "u")));
-    let doc = json!({"issuer": ISSUER, "jwks_uri": "https://keys.example.com/v2/keys/P1"}).to_string();
-    vm.respond(only_call(&vm).token, 200, &[], doc.as_bytes());
+    let doc =
+        |n: u8| json!({"issuer": ISSUER, "jwks_uri": format!("https://keys.example.com/v2/keys/P{n}")}).to_string();
+    vm.respond(only_call(&vm).token, 200, &[], doc(1).as_bytes());
     serve(&vm, &only_call(&vm), &[&key_a()]);
     assert_eq!(req.status(), 200);
-    // The scheduled refresh (90 % of 600 s) goes straight to the JWKS it discovered...
+
+    let waiting = send(&vm, &mint(&key_b(), claims(&proxy, "u")));
+    let refetch = only_call(&vm);
+    assert_eq!(refetch.path(), "/v2/keys/P1", "an unknown kid's refetch: one call");
+    serve(&vm, &refetch, &[&key_a()]);
+    assert_eq!(code(&waiting), "jwt_key_not_found");
+
+    // The scheduled refresh (90 % of 600 s) finds the keys moved to P2.
     proxy.advance(Duration::from_secs(541));
     vm.tick();
     let refresh = only_call(&vm);
-    assert_eq!(refresh.path(), "/v2/keys/P1");
-    vm.respond(refresh.token, 404, &[], b"moved");
-    // ... and once that failed, the retry starts from the document again.
+    assert_eq!(refresh.path(), "/.well-known/openid-configuration");
+    vm.respond(refresh.token, 200, &[], doc(2).as_bytes());
+    let moved = only_call(&vm);
+    assert_eq!(moved.path(), "/v2/keys/P2");
+    serve(&vm, &moved, &[&key_b()]);
+    assert_eq!(send(&vm, &mint(&key_b(), claims(&proxy, "u"))).status(), 200);
+
+    // A failed JWKS fetch: the retry starts from the document again.
+    proxy.advance(Duration::from_secs(541));
+    vm.tick();
+    vm.respond(only_call(&vm).token, 200, &[], doc(2).as_bytes());
+    vm.respond(only_call(&vm).token, 404, &[], b"moved");
     let mut waited = 0;
     while vm.pending_calls().is_empty() && waited < 120 {
         proxy.advance(Duration::from_secs(1));

@@ -33,8 +33,9 @@ impl Remote {
         self.policy.fetch_timeout_ms.saturating_mul(calls)
     }
 
-    pub fn key_count(&self) -> usize {
-        self.set.as_ref().map_or(0, |s| s.keys.len())
+    /// Keys a request may use now: none once past the staleness bound.
+    pub fn usable_count(&self, now_ms: u64) -> usize {
+        self.usable_set(now_ms).map_or(0, |s| s.keys.len())
     }
 
     fn usable_set(&self, now_ms: u64) -> Option<Rc<JwkSet>> {
@@ -131,7 +132,7 @@ pub fn answered(status: Option<u32>, body: Option<&[u8]>) -> Result<&[u8], Strin
     match status {
         Some(200) => Ok(body.unwrap_or_default()),
         Some(s) => Err(format!("HTTP status {s}{}", body_excerpt(body))),
-        None => Err("no response (connect failure, reset or timeout)".into()),
+        None => Err("no response (connect failure, reset, timeout, or a body over Envoy's buffer limit)".into()),
     }
 }
 

@@ -104,9 +104,8 @@ impl Filter {
                 // Keys another VM (or this configuration's predecessor) already fetched: used
                 // from the first request, which otherwise waits for the first tick.
                 ProviderKeys::Remote(r) => {
-                    if r.sync(&HostStore).keys {
-                        stats.keys_in_use(i, r.key_count());
-                    }
+                    r.sync(&HostStore);
+                    stats.keys_in_use(i, r.usable_count(host::now_ms()));
                 }
             }
         }
@@ -143,9 +142,13 @@ impl Filter {
             log::error!("jwt_authn_wasm: request {context_id}: {refused}");
             verdict = Verdict::Deny(Rejection::HostRefused);
         }
+        // A request paused for keys is decided again when they come: its lookups count then.
+        let pending = matches!(verdict, Verdict::Pending(_));
         for c in &self.caches {
             let (hits, misses) = c.take_counts();
-            self.stats.cache(hits, misses);
+            if !pending {
+                self.stats.cache(hits, misses);
+            }
         }
         let (by_host, by_rust) = self.crypto.take_counts();
         self.stats.verifications(by_host, by_rust);
@@ -274,11 +277,13 @@ impl Filter {
         let keys = cell.borrow();
         let ProviderKeys::Remote(r) = &*keys else { return };
         let now = host::now_ms();
-        let Some(record) = jwks_cache::try_claim(&HostStore, &r.key, now, &r.policy, refetch) else {
+        let Some(jwks_cache::Claimed { record, refetch }) =
+            jwks_cache::try_claim(&HostStore, &r.key, now, &r.policy, refetch)
+        else {
             return;
         };
         let claim = record.claim;
-        let discovered = record.discovered_jwks_uri();
+        let discovered = record.discovered_jwks_uri(refetch);
         match (&r.source.discovery, discovered) {
             (Some(_), None) => self.dispatch(provider, r, claim, Stage::Discovery, &r.source.authority, &r.source.path),
             (Some(_), Some(uri)) => match split_jwks_uri(uri) {
@@ -370,9 +375,7 @@ impl Filter {
                         Err(reason) => self.record_failure(r, call.claim, now, reason),
                     },
                 }
-                if r.sync(&HostStore).keys {
-                    self.keys_changed(call.provider, r.key_count());
-                }
+                self.sync(call.provider, r, now);
             }
         }
         self.resume_waiters(Resume::All);
@@ -419,12 +422,9 @@ impl Filter {
         let mut settled = false;
         for ((id, _), cell) in self.config.provider_ids().zip(&self.keys) {
             if let ProviderKeys::Remote(r) = &mut *cell.borrow_mut() {
-                let synced = r.sync(&HostStore);
-                if synced.keys {
-                    self.keys_changed(id, r.key_count());
-                }
+                let synced = self.sync(id, r, now);
                 settled |= synced.record;
-                if r.record.due(now) {
+                if r.record.due(now, &r.policy) {
                     due.push(id);
                 }
             }
@@ -435,12 +435,18 @@ impl Filter {
         self.resume_waiters(if settled { Resume::All } else { Resume::Expired });
     }
 
-    /// New keys: tokens verified with the old ones are verified again.
-    fn keys_changed(&self, provider: ProviderId, keys: usize) {
-        if let Some(c) = self.caches.get(provider.index()) {
-            c.clear();
+    /// Re-reads a remote provider's shared record. New keys: tokens verified with the old
+    /// ones are verified again. The gauge follows the usable keys (none once past the
+    /// staleness bound, though still held).
+    fn sync(&self, provider: ProviderId, r: &mut Remote, now: u64) -> keys::Synced {
+        let synced = r.sync(&HostStore);
+        if synced.keys {
+            if let Some(c) = self.caches.get(provider.index()) {
+                c.clear();
+            }
         }
-        self.stats.keys_in_use(provider.index(), keys);
+        self.stats.keys_in_use(provider.index(), r.usable_count(now));
+        synced
     }
 
     /// Decides paused requests again. Only when something they wait on may have changed

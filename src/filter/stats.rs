@@ -44,8 +44,8 @@ pub struct Stats {
     cache_miss: Batched,
     verify_host: Batched,
     verify_pure: Batched,
-    /// Gauge per provider: usable keys.
-    keys: Vec<Option<u32>>,
+    /// Gauge per provider: usable keys, and the value last recorded (set only on a change).
+    keys: Vec<(Option<u32>, Cell<Option<usize>>)>,
 }
 
 fn counter(name: &str) -> Option<u32> {
@@ -91,7 +91,7 @@ impl Stats {
             keys: config
                 .providers
                 .iter()
-                .map(|p| define(MetricType::Gauge, &format!("jwks.{}.keys", p.name)))
+                .map(|p| (define(MetricType::Gauge, &format!("jwks.{}.keys", p.name)), Cell::new(None)))
                 .collect(),
         }
     }
@@ -148,9 +148,12 @@ impl Stats {
         self.verify_pure.add(by_rust);
     }
 
+    /// Records a provider's usable keys; a host call only when the count changed.
     pub fn keys_in_use(&self, provider: usize, keys: usize) {
-        if let Some(Some(id)) = self.keys.get(provider) {
-            let _ = hostcalls::record_metric(*id, u64::try_from(keys).unwrap_or(u64::MAX));
+        if let Some((Some(id), last)) = self.keys.get(provider) {
+            if last.replace(Some(keys)) != Some(keys) {
+                let _ = hostcalls::record_metric(*id, u64::try_from(keys).unwrap_or(u64::MAX));
+            }
         }
     }
 }
