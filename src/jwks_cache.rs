@@ -302,6 +302,10 @@ pub fn keys_for(record: &Record, usable: bool, kid_unknown: bool, now: u64, poli
     let may_wait = record.in_flight(now) || record.may_refetch(now, policy);
     if kid_unknown && may_wait && !give_up {
         KeysFor::Wait { refetch: true }
+    } else if kid_unknown && record.failures > 0 {
+        // The keys could not be brought up to date (the last fetch failed): the `kid` may be
+        // newly published. Ours to answer (503, retry), not the token's (401, sign in again).
+        KeysFor::Unavailable
     } else {
         KeysFor::Use
     }
@@ -445,6 +449,9 @@ mod tests {
         assert_eq!(keys_for(&held, true, true, 2, &p, false), Wait { refetch: true }, "a refetch under way");
         held.in_flight_until = 0;
         assert_eq!(keys_for(&held, true, true, 3, &p, false), Use, "rate limited: decide with what there is");
+        held.fail(held.claim, 3, "timeout".into(), &p, 0);
+        assert_eq!(keys_for(&held, true, true, 4, &p, false), Unavailable, "the keys could not be refreshed: 503");
+        assert_eq!(keys_for(&held, true, false, 4, &p, false), Use, "known kids are still decided");
     }
 
     #[test]
