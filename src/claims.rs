@@ -48,6 +48,9 @@ pub fn validate(claims: &Map<String, Value>, policy: &ClaimPolicy<'_>, now: u64)
     let iat = numeric_date(claims, "iat")?.map(|v| v.ceil() as u64);
     let iss = string_claim(claims, "iss")?;
     let sub = string_claim(claims, "sub")?;
+    // Not checked against anything, but an upstream doing replay detection on it must get
+    // the string RFC 7519 §4.1.7 promises (jwt_authn refuses a non-string `jti` too).
+    string_claim(claims, "jti")?;
     let aud = audiences(claims)?;
 
     if policy.descope_project.is_some() {
@@ -226,6 +229,15 @@ mod tests {
             assert_eq!(check(json!({"exp": bad}), &p), Err(Rejection::ClaimInvalid), "{bad}");
             assert_eq!(check(json!({"nbf": bad}), &p), Err(Rejection::ClaimInvalid), "{bad}");
             assert_eq!(check(json!({"iat": bad}), &p), Err(Rejection::ClaimInvalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn jti_must_be_a_string() {
+        let p = policy();
+        assert_eq!(check(json!({"jti": "a-1"}), &p), Ok(()));
+        for bad in [json!(5), json!(null), json!(["a"]), json!({"a": 1}), json!(true)] {
+            assert_eq!(check(json!({"jti": bad}), &p), Err(Rejection::ClaimInvalid), "jti {bad}");
         }
     }
 
