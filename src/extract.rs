@@ -72,16 +72,35 @@ pub fn extract_all(locations: &[Location], req: &dyn RequestView) -> Vec<Found> 
 fn from_header_value(value: &str, prefix: Option<&str>) -> Option<String> {
     let rest = match prefix {
         None => value,
-        Some(p) => {
-            let head = value.get(..p.len())?;
-            if !head.eq_ignore_ascii_case(p) {
-                return None;
-            }
-            value.get(p.len()..)?
-        }
+        Some(p) => match value.get(..p.len()) {
+            Some(head) if head.eq_ignore_ascii_case(p) => value.get(p.len()..)?,
+            // The whole value, as a token that will not parse: refused, not passed on.
+            _ => return names_scheme_later(value, p).then(|| value.to_owned()),
+        },
     };
     let token = rest.trim_matches(|c| c == ' ' || c == '\t');
     (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// A value that does not start with the prefix but names its scheme further on, with
+/// something after it: `Basic x, Bearer <t>`, `Token Bearer <t>`, `Bearer\t<t>`,
+/// `Bearer:<t>`. jwt_authn reads a token after its prefix wherever it stands, and an
+/// upstream splitting the value on commas or whitespace may take one from there; on a route
+/// that lets a missing token through, such a value would reach it unchecked.
+fn names_scheme_later(value: &str, prefix: &str) -> bool {
+    let scheme = prefix.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).as_bytes();
+    let v = value.as_bytes();
+    if scheme.is_empty() {
+        return false;
+    }
+    let word = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    v.windows(scheme.len()).enumerate().any(|(at, w)| {
+        let end = at.saturating_add(scheme.len());
+        w.eq_ignore_ascii_case(scheme)
+            && !word(at.checked_sub(1).and_then(|i| v.get(i)))
+            && !word(v.get(end))
+            && v.get(end..).is_some_and(|rest| rest.iter().any(|b| !b" \t:=,;".contains(b)))
+    })
 }
 
 /// Values of cookie `name` in a `Cookie` header (`a=1; b=2`), the non-empty ones, by the same
@@ -231,6 +250,14 @@ mod tests {
         assert!(first(&locs, &req(&[("authorization", "Basic abc")])).is_none());
         assert!(first(&locs, &req(&[("authorization", "Bearer ")])).is_none());
         assert!(first(&locs, &req(&[("authorization", "Bear")])).is_none());
+        for empty in ["Bearer", "Bearer\t", "Bearer:", "Basic abc, Bearer ", "Bearerx abc", "Basic QmVhcmVyIHg="] {
+            assert!(first(&locs, &req(&[("authorization", empty)])).is_none(), "{empty:?}");
+        }
+        // The scheme further on, with something after it: the whole value is the token, which
+        // will not parse (refused as malformed, never passed on as if absent).
+        for later in ["Basic x, Bearer t.o.k", "Token Bearer t.o.k", "Bearer\tt.o.k", "Bearer:t.o.k", "x bearer,t"] {
+            assert_eq!(first(&locs, &req(&[("authorization", later)])).as_deref(), Some(later), "{later:?}");
+        }
         // Multi-byte input where the prefix length falls inside a character.
         assert!(first(&locs, &req(&[("authorization", "Beaé€rer")])).is_none());
     }
