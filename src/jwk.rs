@@ -272,7 +272,10 @@ pub struct SkippedKey {
 
 impl std::fmt::Display for SkippedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "JWKS key #{} (kid {:?}) skipped: {}", self.index, self.kid, self.reason)
+        match &self.kid {
+            Some(kid) => write!(f, "JWKS key #{} (kid {kid:?}) skipped: {}", self.index, self.reason),
+            None => write!(f, "JWKS key #{} (no kid) skipped: {}", self.index, self.reason),
+        }
     }
 }
 
@@ -390,8 +393,8 @@ fn parse_key(m: &Map<String, Value>) -> Result<Jwk, String> {
     } else {
         let crv = string_member(m, "crv")?.ok_or_else(|| "missing crv".to_owned())?;
         match crv {
-            "P-256" => PublicKey::p256_from_coordinates(&b64_member(m, "x")?, &b64_member(m, "y")?)?,
-            "P-384" => PublicKey::p384_from_coordinates(&b64_member(m, "x")?, &b64_member(m, "y")?)?,
+            "P-256" => PublicKey::p256_from_coordinates(&coordinate(m, "x", 32)?, &coordinate(m, "y", 32)?)?,
+            "P-384" => PublicKey::p384_from_coordinates(&coordinate(m, "x", 48)?, &coordinate(m, "y", 48)?)?,
             other => return Err(format!("unsupported crv {other:?} (only P-256 and P-384)")),
         }
     };
@@ -412,11 +415,24 @@ fn string_member<'m>(m: &'m Map<String, Value>, name: &str) -> Result<Option<&'m
     }
 }
 
-/// A required base64url member. The engine refuses padding, the standard alphabet and
-/// non-zero trailing bits, so each value has exactly one accepted encoding.
+/// A required base64url member. Trailing `=` padding is tolerated (some IdPs pad, and
+/// jwt_authn takes it: key material from the provider's own JWKS has no second meaning to
+/// hide); otherwise the engine refuses the standard alphabet and non-zero trailing bits.
 fn b64_member(m: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
     let text = string_member(m, name)?.ok_or_else(|| format!("missing {name}"))?;
-    URL_SAFE_NO_PAD.decode(text).map_err(|e| format!("{name} is not strict base64url: {e}"))
+    let unpadded = text.strip_suffix("==").or_else(|| text.strip_suffix('=')).unwrap_or(text);
+    URL_SAFE_NO_PAD.decode(unpadded).map_err(|e| format!("{name} is not base64url: {e}"))
+}
+
+/// An EC coordinate, left-padded to the field's `len` bytes: RFC 7518 §6.2.1.2 asks for the
+/// full length, but an IdP that drops leading zero bytes (one key in 256) would otherwise
+/// lose every token, and jwt_authn takes the shorter form; the number is the same. Longer
+/// values are refused by the key's own length check.
+fn coordinate(m: &Map<String, Value>, name: &str, len: usize) -> Result<Vec<u8>, String> {
+    let value = b64_member(m, name)?;
+    let mut padded = vec![0u8; len.saturating_sub(value.len())];
+    padded.extend(value);
+    Ok(padded)
 }
 
 /// Keys shared by the unit tests of this module and of `crypto` (made with `openssl genpkey`).
@@ -661,11 +677,10 @@ mod tests {
         assert_skipped(with(p256_jwk(), "crv", json!("P-521")), "unsupported crv \"P-521\"");
         assert_skipped(with(p256_jwk(), "crv", json!("secp256k1")), "unsupported crv");
         let x = b64(P256_A_X);
-        assert_skipped(with(p256_jwk(), "x", enc(&x[1..])), "32 bytes each for P-256 (x: 31, y: 32)");
         let mut padded = vec![0u8];
         padded.extend(&x);
         assert_skipped(with(p256_jwk(), "x", enc(&padded)), "(x: 33, y: 32)");
-        assert_skipped(with(p256_jwk(), "crv", json!("P-384")), "48 bytes each for P-384");
+        assert_skipped(with(p256_jwk(), "crv", json!("P-384")), "not on curve P-384");
         assert_skipped(with(p384_jwk(), "crv", json!("P-256")), "32 bytes each for P-256");
         let mut y = b64(P256_A_Y);
         *y.last_mut().unwrap() ^= 1;
@@ -676,6 +691,30 @@ mod tests {
         assert_skipped(with(p256_jwk(), "x", enc(&[0; 32])), "not on curve");
     }
 
+    /// A coordinate with its leading zero byte dropped (what some IdPs publish for one key
+    /// in 256; jwt_authn takes it) is the same number: the key verifies its signatures.
+    #[test]
+    fn ec_coordinates_without_their_leading_zeros_are_the_same_key() {
+        use p256::ecdsa::signature::Signer;
+        let (signer, point) = (1u64..)
+            .find_map(|k| {
+                let mut scalar = [0u8; 32];
+                scalar[24..].copy_from_slice(&k.to_be_bytes());
+                let signer = p256::ecdsa::SigningKey::from_slice(&scalar).ok()?;
+                let point = signer.verifying_key().to_encoded_point(false);
+                (point.x()?[0] == 0).then_some((signer, point))
+            })
+            .unwrap();
+        let (x, y) = (point.x().unwrap(), point.y().unwrap());
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": enc(&x[1..]), "y": enc(y)});
+        let set = parse(json!({"keys": [jwk]})).unwrap().set;
+        let sig: p256::ecdsa::Signature = signer.sign(b"input");
+        assert_eq!(crate::crypto::verify_key(Alg::ES256, &set.keys[0].key, b"input", &sig.to_bytes()), Ok(()));
+        assert!(reason(json!({"kty": "EC", "crv": "P-256", "x": enc(&[]), "y": enc(y)}))
+            .unwrap()
+            .contains("not on curve"));
+    }
+
     #[test]
     fn skips_missing_or_malformed_key_material() {
         assert_skipped(without(rsa_jwk(), "n"), "missing n");
@@ -683,18 +722,20 @@ mod tests {
         assert_skipped(without(p256_jwk(), "x"), "missing x");
         assert_skipped(without(p384_jwk(), "y"), "missing y");
         assert_skipped(with(rsa_jwk(), "n", json!(12345)), "n is not a string");
-        assert_skipped(with(rsa_jwk(), "e", json!("AQAB=")), "e is not strict base64url");
-        assert_skipped(with(rsa_jwk(), "n", json!(format!("{RSA_A_N}=="))), "n is not strict base64url");
+        // Padding is tolerated (some IdPs pad; jwt_authn takes it), nothing else is.
+        assert_eq!(reason(with(rsa_jwk(), "e", json!("AQAB="))), None);
+        assert_eq!(reason(with(rsa_jwk(), "n", json!(format!("{RSA_A_N}==")))), None);
+        assert_skipped(with(rsa_jwk(), "n", json!(format!("{RSA_A_N}==="))), "n is not base64url");
         let standard = RSA_A_N.replace('-', "+").replace('_', "/");
         assert_ne!(standard, RSA_A_N);
-        assert_skipped(with(rsa_jwk(), "n", json!(standard)), "n is not strict base64url");
-        assert_skipped(with(rsa_jwk(), "n", json!(format!(" {RSA_A_N}"))), "n is not strict base64url");
+        assert_skipped(with(rsa_jwk(), "n", json!(standard)), "n is not base64url");
+        assert_skipped(with(rsa_jwk(), "n", json!(format!(" {RSA_A_N}"))), "n is not base64url");
         // 342 + 3 characters: a length no byte string encodes to.
-        assert_skipped(with(rsa_jwk(), "n", json!(format!("{RSA_A_N}AAA"))), "n is not strict base64url");
+        assert_skipped(with(rsa_jwk(), "n", json!(format!("{RSA_A_N}AAA"))), "n is not base64url");
         // 43 characters carry 258 bits: the last 2 must be zero. "…XKE" is canonical, "…XKF" not.
         assert!(P256_A_X.ends_with('E'));
         let noncanonical = format!("{}F", &P256_A_X[..42]);
-        assert_skipped(with(p256_jwk(), "x", json!(noncanonical)), "x is not strict base64url");
+        assert_skipped(with(p256_jwk(), "x", json!(noncanonical)), "x is not base64url");
     }
 
     #[test]
