@@ -538,6 +538,18 @@ fn discovery_is_read_again_on_refresh_and_after_a_failure() {
     serve(&vm, &moved, &[&key_b()]);
     assert_eq!(send(&vm, &mint(&key_b(), claims(&proxy, "u"))).status(), 200);
 
+    // The document cannot be read at the next refresh: the keys are refreshed from the URI
+    // it named last, and nothing counts as failed.
+    proxy.advance(Duration::from_secs(541));
+    vm.tick();
+    vm.respond(only_call(&vm).token, 503, &[], b"down");
+    let fallback = only_call(&vm);
+    assert_eq!(fallback.path(), "/v2/keys/P2");
+    serve(&vm, &fallback, &[&key_b()]);
+    assert!(vm.logged("refreshing from the jwks_uri it named before"));
+    vm.tick();
+    assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.failed"), Some(0));
+
     // A failed JWKS fetch: the retry starts from the document again.
     proxy.advance(Duration::from_secs(541));
     vm.tick();

@@ -389,10 +389,23 @@ impl Filter {
         let uri = keys::answered(status, body)
             .map_err(|e| format!("discovery: {e}"))
             .and_then(|doc| jwks_cache::parse_discovery(doc, &discovery.issuer));
-        let target = uri.and_then(|uri| {
-            let parts = split_jwks_uri(&uri)?;
-            Ok((uri, parts))
-        });
+        let target = uri
+            .and_then(|uri| {
+                let parts = split_jwks_uri(&uri)?;
+                Ok((uri, parts))
+            })
+            .or_else(|reason| {
+                // A refresh while the keys are good: the document could not be read, but the
+                // JWKS it named last may still answer (a discovery outage alone must not stop
+                // refreshes). After a failed fetch, the document's answer is needed.
+                let uri = r.record.discovered_jwks_uri(true).ok_or_else(|| reason.clone())?;
+                let parts = split_jwks_uri(uri).map_err(|_| reason.clone())?;
+                log::warn!(
+                    "jwt_authn_wasm: provider {}: {reason}; refreshing from the jwks_uri it named before",
+                    r.provider
+                );
+                Ok((uri.to_owned(), parts))
+            });
         match target {
             Ok((uri, (authority, path))) => {
                 let ours = jwks_cache::update_if(&HostStore, &r.key, |rec| {
