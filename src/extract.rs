@@ -82,24 +82,27 @@ fn from_header_value(value: &str, prefix: Option<&str>) -> Option<String> {
     (!token.is_empty()).then(|| token.to_owned())
 }
 
-/// A value that does not start with the prefix but names its scheme further on, with
-/// something after it: `Basic x, Bearer <t>`, `Token Bearer <t>`, `Bearer\t<t>`,
-/// `Bearer:<t>`. jwt_authn reads a token after its prefix wherever it stands, and an
-/// upstream splitting the value on commas or whitespace may take one from there; on a route
-/// that lets a missing token through, such a value would reach it unchecked.
+/// A value that does not start with the prefix but names its scheme further on as an
+/// auth-scheme (RFC 7235: at the start or after a comma or blank, followed by a blank) with
+/// something after it: `Basic x, Bearer <t>`, `Token Bearer <t>`, `Bearer\t<t>`. jwt_authn
+/// reads a token after its prefix wherever it stands, and an upstream splitting the value on
+/// commas or blanks may take one from there; on a route that lets a missing token through,
+/// such a value would reach it unchecked. The scheme inside a word or a parameter
+/// (`x-bearer-token`, `username="bearer"`, `Bearer, Basic x`) is not one.
 fn names_scheme_later(value: &str, prefix: &str) -> bool {
     let scheme = prefix.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).as_bytes();
     let v = value.as_bytes();
     if scheme.is_empty() {
         return false;
     }
-    let word = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
     v.windows(scheme.len()).enumerate().any(|(at, w)| {
         let end = at.saturating_add(scheme.len());
+        let before = at.checked_sub(1).and_then(|i| v.get(i));
         w.eq_ignore_ascii_case(scheme)
-            && !word(at.checked_sub(1).and_then(|i| v.get(i)))
-            && !word(v.get(end))
-            && v.get(end..).is_some_and(|rest| rest.iter().any(|b| !b" \t:=,;".contains(b)))
+            && before.map_or(true, |b| blank(b) || *b == b',')
+            && v.get(end).is_some_and(blank)
+            && v.get(end..).is_some_and(|rest| rest.iter().any(|b| !blank(b) && *b != b','))
     })
 }
 
@@ -250,14 +253,31 @@ mod tests {
         assert!(first(&locs, &req(&[("authorization", "Basic abc")])).is_none());
         assert!(first(&locs, &req(&[("authorization", "Bearer ")])).is_none());
         assert!(first(&locs, &req(&[("authorization", "Bear")])).is_none());
-        for empty in ["Bearer", "Bearer\t", "Bearer:", "Basic abc, Bearer ", "Bearerx abc", "Basic QmVhcmVyIHg="] {
-            assert!(first(&locs, &req(&[("authorization", empty)])).is_none(), "{empty:?}");
+        let not_a_scheme = [
+            "Bearer",
+            "Bearer\t",
+            "Bearer:t.o.k",
+            "Basic abc, Bearer ",
+            "Bearerx abc",
+            "Basic QmVhcmVyIHg=",
+            "Digest username=\"bearer\", realm=\"x\"",
+            "x-bearer-token abc",
+            "Bearer, Basic abc",
+        ];
+        for value in not_a_scheme {
+            assert!(first(&locs, &req(&[("authorization", value)])).is_none(), "{value:?}");
         }
         // The scheme further on, with something after it: the whole value is the token, which
         // will not parse (refused as malformed, never passed on as if absent).
-        for later in ["Basic x, Bearer t.o.k", "Token Bearer t.o.k", "Bearer\tt.o.k", "Bearer:t.o.k", "x bearer,t"] {
+        for later in ["Basic x, Bearer t.o.k", "Token Bearer t.o.k", "Bearer\tt.o.k", "x,bearer t"] {
             assert_eq!(first(&locs, &req(&[("authorization", later)])).as_deref(), Some(later), "{later:?}");
         }
+        // Other prefixes: only their scheme, as a scheme.
+        let jwt = [Location::Header { name: "authorization".into(), prefix: Some("JWT ".into()) }];
+        assert!(first(&jwt, &req(&[("authorization", "Bearer my-jwt-token")])).is_none());
+        let token = [Location::Header { name: "x-auth".into(), prefix: Some("Token ".into()) }];
+        assert!(first(&token, &req(&[("x-auth", "token=abc")])).is_none());
+        assert!(first(&token, &req(&[("x-auth", "Key-less, token abc")])).is_some());
         // Multi-byte input where the prefix length falls inside a character.
         assert!(first(&locs, &req(&[("authorization", "Beaé€rer")])).is_none());
     }

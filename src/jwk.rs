@@ -420,7 +420,12 @@ fn string_member<'m>(m: &'m Map<String, Value>, name: &str) -> Result<Option<&'m
 /// hide); otherwise the engine refuses the standard alphabet and non-zero trailing bits.
 fn b64_member(m: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
     let text = string_member(m, name)?.ok_or_else(|| format!("missing {name}"))?;
-    let unpadded = text.strip_suffix("==").or_else(|| text.strip_suffix('=')).unwrap_or(text);
+    // Padding only where it belongs: to a multiple of four characters.
+    let unpadded = text.trim_end_matches('=');
+    let pad = text.len().saturating_sub(unpadded.len());
+    if pad > 0 && (pad > 2 || text.len() % 4 != 0) {
+        return Err(format!("{name} is not base64url: wrong padding"));
+    }
     URL_SAFE_NO_PAD.decode(unpadded).map_err(|e| format!("{name} is not base64url: {e}"))
 }
 
@@ -723,8 +728,10 @@ mod tests {
         assert_skipped(without(p384_jwk(), "y"), "missing y");
         assert_skipped(with(rsa_jwk(), "n", json!(12345)), "n is not a string");
         // Padding is tolerated (some IdPs pad; jwt_authn takes it), nothing else is.
-        assert_eq!(reason(with(rsa_jwk(), "e", json!("AQAB="))), None);
+        assert_eq!(RSA_A_N.len() % 4, 2);
         assert_eq!(reason(with(rsa_jwk(), "n", json!(format!("{RSA_A_N}==")))), None);
+        assert_skipped(with(rsa_jwk(), "n", json!(format!("{RSA_A_N}="))), "n is not base64url: wrong padding");
+        assert_skipped(with(rsa_jwk(), "e", json!("AQAB=")), "e is not base64url: wrong padding");
         assert_skipped(with(rsa_jwk(), "n", json!(format!("{RSA_A_N}==="))), "n is not base64url");
         let standard = RSA_A_N.replace('-', "+").replace('_', "/");
         assert_ne!(standard, RSA_A_N);
