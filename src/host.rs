@@ -1,11 +1,13 @@
-//! The few host calls the filter makes, wrapped so that no request input, and no status a
-//! host answers, can panic them.
+//! The few host calls the filter makes, wrapped so that no request input can panic them.
 //!
 //! The SDK (proxy-wasm 0.2.5) panics on any status it does not expect: a header read that
 //! is not Ok or NotFound, a header write, local reply or resume that is not Ok. A panic aborts
-//! the VM and every request it holds. The request path's calls are therefore bound here
-//! directly ([`abi`]), and a refusal becomes an error the filter answers, failing closed:
-//! a request whose headers could not be read or rewritten gets a 500, never the upstream.
+//! the VM and every request it holds. The calls that act on a request (header reads and
+//! writes, the local reply, the resume, the reset) are therefore bound here directly
+//! ([`abi`]), and a refusal becomes an error the filter answers, failing closed: a request
+//! whose headers could not be read or rewritten gets a 500, never the upstream. The others
+//! (shared data, clock, metrics, dispatch, foreign function, effective context) still go
+//! through the SDK; Envoy answers them as the SDK expects.
 //! Headers are read as bytes (the SDK's `get_http_request_header` panics on a value that is
 //! not UTF-8, and a client controls those bytes) and converted lossily: a token with invalid
 //! bytes then fails to parse, as it should.
@@ -48,6 +50,7 @@ mod abi {
             grpc_status: i32,
         ) -> u32;
         pub fn proxy_continue_stream(stream_type: u32) -> u32;
+        pub fn proxy_close_stream(stream_type: u32) -> u32;
     }
 }
 
@@ -178,6 +181,13 @@ pub fn send_local_response(status: u32, headers: &[(String, String)], body: &[u8
 pub fn resume_request() -> Result<(), Refused> {
     // SAFETY: no pointers.
     checked("proxy_continue_stream", unsafe { abi::proxy_continue_stream(HTTP_REQUEST) })
+}
+
+/// Resets the current request's stream: the last resort when it can be neither answered
+/// nor resumed, rather than leave it paused until Envoy's idle timeout.
+pub fn reset_request() -> Result<(), Refused> {
+    // SAFETY: no pointers.
+    checked("proxy_close_stream", unsafe { abi::proxy_close_stream(HTTP_REQUEST) })
 }
 
 /// The ABI's header list: the count, each name's and value's length (u32, little-endian),

@@ -308,7 +308,7 @@ fn public_route_and_cors_preflight() {
 /// A host that refuses a header read or write the decision needs (Envoy does not for a live
 /// request; the SDK would panic and take the VM down): the request is answered 500
 /// `filter_error`, never passed on half-checked or with the client's identity header, and
-/// the VM goes on deciding. A refused local reply is logged, the request left paused.
+/// the VM goes on deciding. A refused local reply is logged and the stream reset.
 #[test]
 fn refused_host_calls_fail_closed_without_a_panic() {
     let proxy = MockProxy::new();
@@ -337,9 +337,41 @@ fn refused_host_calls_fail_closed_without_a_panic() {
     assert_eq!(proxy.metric("jwt_authn_wasm.denied.filter_error"), Some(calls.len() as u64));
     assert_eq!(proxy.metric("jwt_authn_wasm.allowed"), Some(calls.len() as u64));
 
+    // One withheld header, on a route that lets a missing token through: without the token
+    // header the request would pass anonymously with the token still in it.
+    let mut config = config_with(local_provider(&[&key]));
+    config["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"allow_missing": {}}}]);
+    let open = vm_with(&proxy, &config);
+    open.refuse_read("authorization", Some(Status::BadArgument));
+    let mut forged = get("/api/orders");
+    forged.push(bearer(&tamper_signature(&mint(&key, claims(&proxy, "user-1")))));
+    let req = open.request(&headers(&forged));
+    assert_eq!(req.status(), 500, "{:?}", req.local_reply());
+    open.refuse_read("authorization", None);
+    assert_eq!(open.request(&headers(&forged)).status(), 401);
+
+    // A CORS preflight is let through without a decision on tokens, but what sits where
+    // tokens are read is taken out first: with that header withheld, it cannot be.
+    let mut config = config_with(local_provider(&[&key]));
+    config["bypass_cors_preflight"] = json!(true);
+    let cors = vm_with(&proxy, &config);
+    cors.refuse_read("authorization", Some(Status::BadArgument));
+    let mut preflight: Vec<(&str, String)> = get("/api/orders").into_iter().filter(|(k, _)| *k != ":method").collect();
+    preflight.extend([
+        (":method", "OPTIONS".to_owned()),
+        ("origin", "https://app.example.com".to_owned()),
+        ("access-control-request-method", "GET".to_owned()),
+        bearer("forged"),
+    ]);
+    let req = cors.request(&headers(&preflight));
+    assert_eq!(req.status(), 500, "{:?}", req.local_reply());
+    cors.refuse_read("authorization", None);
+    let req = cors.request(&headers(&preflight));
+    assert_eq!((req.status(), req.header("authorization")), (200, None));
+
     vm.refuse("proxy_send_local_response", Some(Status::InternalFailure));
     let req = vm.request(&headers(&get("/api/orders")));
-    assert!(matches!(req.outcome(), Outcome::Paused), "{:?}", req.local_reply());
+    assert!(matches!(req.outcome(), Outcome::Reset), "reset, not left paused: {:?}", req.local_reply());
     assert!(vm.logged("could not send the local reply: the host refused proxy_send_local_response"));
     vm.refuse("proxy_send_local_response", None);
     assert_eq!(vm.request(&headers(&get("/api/orders"))).status(), 401);

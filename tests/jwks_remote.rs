@@ -112,7 +112,7 @@ fn first_fetch_holds_requests_then_resumes_them() {
 
 /// The host refusing a call for a request resumed when keys come (the SDK would panic): a
 /// refused header change answers it 500 instead of letting it through; a refused resume
-/// is logged and leaves it paused. The VM goes on either way.
+/// is logged and the stream reset. The VM goes on either way.
 #[test]
 fn refused_calls_on_resume_fail_closed() {
     for (call, code_wanted) in
@@ -126,7 +126,7 @@ fn refused_calls_on_resume_fail_closed() {
         serve(&vm, &fetch, &[&key_a()]);
         match code_wanted {
             Some(wanted) => assert_eq!(code(&req), wanted, "{call}"),
-            None => assert_eq!(req.outcome(), Outcome::Paused, "{call}"),
+            None => assert_eq!(req.outcome(), Outcome::Reset, "{call}"),
         }
         assert!(vm.logged(&format!("the host refused {call} (status 10)")), "{call}: {:?}", vm.logs());
         vm.refuse(call, None);
@@ -385,6 +385,27 @@ fn keys_older_than_max_staleness_stop_being_used() {
     assert_eq!(proxy.metric("jwt_authn_wasm.jwks.demo.keys"), Some(1));
 }
 
+/// While the IdP fails, a token with a `kid` the held keys lack may be signed by a newly
+/// published key: 503 (retry), not 401 (sign in again). Known kids are decided as before,
+/// and once a fetch succeeds an unknown kid is 401 again.
+#[test]
+fn an_unknown_kid_while_fetches_fail_is_503() {
+    let (proxy, vm) = setup();
+    warm(&vm, &proxy, &[&key_a()]);
+    proxy.advance(Duration::from_secs(541));
+    vm.tick();
+    vm.respond(only_call(&vm).token, 500, &[], b"");
+    let stranger = mint(&key_b(), claims(&proxy, "u"));
+    let req = send(&vm, &stranger);
+    assert_eq!(req.outcome(), Outcome::Paused, "a refetch may still bring it");
+    vm.respond(only_call(&vm).token, 500, &[], b"");
+    assert_eq!((req.status(), code(&req)), (503, "jwks_unavailable".to_owned()));
+    assert_eq!(send(&vm, &mint(&key_a(), claims(&proxy, "u"))).status(), 200);
+    vm.advance_ticking(Duration::from_secs(3));
+    serve(&vm, &only_call(&vm), &[&key_a()]);
+    assert_eq!(code(&send(&vm, &stranger)), "jwt_key_not_found");
+}
+
 #[test]
 fn unknown_kid_refetches_at_once_and_is_rate_limited() {
     let (proxy, vm) = setup();
@@ -539,16 +560,26 @@ fn discovery_is_read_again_on_refresh_and_after_a_failure() {
     assert_eq!(send(&vm, &mint(&key_b(), claims(&proxy, "u"))).status(), 200);
 
     // The document cannot be read at the next refresh: the keys are refreshed from the URI
-    // it named last, and nothing counts as failed.
-    proxy.advance(Duration::from_secs(541));
+    // it named last (the failed call counted), also after a failed fetch.
+    for jwks_fails_once in [true, false] {
+        proxy.advance(Duration::from_secs(541));
+        vm.tick();
+        vm.respond(only_call(&vm).token, 503, &[], b"down");
+        let fallback = only_call(&vm);
+        assert_eq!(fallback.path(), "/v2/keys/P2");
+        if jwks_fails_once {
+            // The retry reads the document first; still down, it falls back again.
+            vm.respond(fallback.token, 500, &[], b"");
+            vm.advance_ticking(Duration::from_secs(2));
+            vm.respond(only_call(&vm).token, 503, &[], b"still down");
+            serve(&vm, &only_call(&vm), &[&key_b()]);
+        } else {
+            serve(&vm, &fallback, &[&key_b()]);
+        }
+        assert!(vm.logged("fetching the jwks_uri it named before"));
+    }
     vm.tick();
-    vm.respond(only_call(&vm).token, 503, &[], b"down");
-    let fallback = only_call(&vm);
-    assert_eq!(fallback.path(), "/v2/keys/P2");
-    serve(&vm, &fallback, &[&key_b()]);
-    assert!(vm.logged("refreshing from the jwks_uri it named before"));
-    vm.tick();
-    assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.failed"), Some(0));
+    assert_eq!(proxy.metric("jwt_authn_wasm.jwks_fetch.failed"), Some(4));
 
     // A failed JWKS fetch: the retry starts from the document again.
     proxy.advance(Duration::from_secs(541));

@@ -395,16 +395,15 @@ impl Filter {
                 Ok((uri, parts))
             })
             .or_else(|reason| {
-                // A refresh while the keys are good: the document could not be read, but the
-                // JWKS it named last may still answer (a discovery outage alone must not stop
-                // refreshes). After a failed fetch, the document's answer is needed.
-                let uri = r.record.discovered_jwks_uri(true).ok_or_else(|| reason.clone())?;
-                let parts = split_jwks_uri(uri).map_err(|_| reason.clone())?;
-                log::warn!(
-                    "jwt_authn_wasm: provider {}: {reason}; refreshing from the jwks_uri it named before",
-                    r.provider
-                );
-                Ok((uri.to_owned(), parts))
+                // The document could not be read or used, but the JWKS it named last may still
+                // answer: a discovery outage alone must not stop refreshes (and if the keys
+                // moved away from it, that fetch fails too). Counted, as a failed call.
+                let (stored, _) = jwks_cache::load(&HostStore, &r.key);
+                let uri = stored.jwks_uri.ok_or_else(|| reason.clone())?;
+                let parts = split_jwks_uri(&uri).map_err(|_| reason.clone())?;
+                log::warn!("jwt_authn_wasm: provider {}: {reason}; fetching the jwks_uri it named before", r.provider);
+                self.stats.jwks_fetch_failed();
+                Ok((uri, parts))
             });
         match target {
             Ok((uri, (authority, path))) => {
@@ -486,6 +485,7 @@ impl Filter {
                 Step::Continue => {
                     if let Err(refused) = host::resume_request() {
                         log::error!("jwt_authn_wasm: request {}: {refused}", w.context_id);
+                        reset_or_log();
                     }
                 }
                 Step::Replied => {}
@@ -513,5 +513,13 @@ pub fn send_reply(rejection: Rejection, req: &HostRequest) {
     let reply = local_reply(rejection, req);
     if let Err(refused) = host::send_local_response(reply.status, &reply.headers, reply.body.as_bytes()) {
         log::error!("jwt_authn_wasm: could not send the local reply: {refused}");
+        reset_or_log();
+    }
+}
+
+/// A request that can be neither answered nor resumed is reset, not left paused.
+fn reset_or_log() {
+    if let Err(refused) = host::reset_request() {
+        log::error!("jwt_authn_wasm: could not reset the request either: {refused}");
     }
 }

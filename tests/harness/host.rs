@@ -61,6 +61,9 @@ pub struct VmHost {
     /// Host calls answered with this status instead of being carried out (a host that
     /// refuses them; the SDK panics on most such statuses).
     pub refused: HashMap<&'static str, Status>,
+    /// Request header reads answered with this status, by header name (Envoy answers one
+    /// map for all; this lets a test withhold the one header a decision hinges on).
+    pub refused_reads: HashMap<String, Status>,
     pub tick_period: Option<Duration>,
     pub logs: Vec<LogLine>,
     pub log_level: LogLevel,
@@ -120,6 +123,7 @@ impl VmHost {
             next_token: 1,
             dispatch_failure: None,
             refused: HashMap::new(),
+            refused_reads: HashMap::new(),
             tick_period: None,
             logs: Vec::new(),
             log_level: LogLevel::Trace,
@@ -434,18 +438,21 @@ pub extern "C" fn proxy_get_header_map_value(
 ) -> Status {
     // SAFETY: the SDK passes its key.
     let key = lower(&unsafe { wire::text(key_data, key_size) });
-    host_call("proxy_get_header_map_value", |h| match h.header_map(map_type, false) {
-        Err(status) => status,
-        // "Requested map type is not currently available" (SDK: panics).
-        Ok(None) => Status::BadArgument,
-        Ok(Some(map)) => match map.iter().find(|(k, _)| *k == key) {
-            None => Status::NotFound,
-            // Envoy returns the first of repeated headers.
-            Some((_, value)) => {
-                // SAFETY: the SDK passes pointers to its locals.
-                unsafe { wire::give(value.clone(), return_value_data, return_value_size) };
-                Status::Ok
-            }
+    host_call("proxy_get_header_map_value", |h| match h.refused_reads.get(&key).filter(|_| map_type == 0) {
+        Some(&status) => status,
+        None => match h.header_map(map_type, false) {
+            Err(status) => status,
+            // "Requested map type is not currently available" (SDK: panics).
+            Ok(None) => Status::BadArgument,
+            Ok(Some(map)) => match map.iter().find(|(k, _)| *k == key) {
+                None => Status::NotFound,
+                // Envoy returns the first of repeated headers.
+                Some((_, value)) => {
+                    // SAFETY: the SDK passes pointers to its locals.
+                    unsafe { wire::give(value.clone(), return_value_data, return_value_size) };
+                    Status::Ok
+                }
+            },
         },
     })
 }

@@ -715,6 +715,17 @@ impl Vm {
         });
     }
 
+    /// Makes reads of the request header `name` answer `status`; None to answer them again.
+    pub fn refuse_read(&self, name: &str, status: Option<Status>) {
+        let name = name.to_owned();
+        self.with_host(move |h| {
+            match status {
+                Some(s) => h.refused_reads.insert(name, s),
+                None => h.refused_reads.remove(&name),
+            };
+        });
+    }
+
     /// Answers call `token`: `:status` plus `headers` become `HttpCallResponseHeaders`, `body`
     /// the `HttpCallResponseBody`, both readable only during the callback;
     /// `proxy_on_http_call_response(root, token, n_headers, body_len, 0)` runs on the root
